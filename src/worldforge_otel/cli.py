@@ -1,0 +1,103 @@
+"""``worldforge-otel`` command line.
+
+Usage::
+
+    worldforge-otel demo                       # writes .worldforge/rerun/worldforge-otel-demo.rrd
+    worldforge-otel demo --rerun-spawn         # streams to a new Rerun viewer
+    worldforge-otel demo --no-rerun            # OpenTelemetry only
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from worldforge_otel.configure import configure
+from worldforge_otel.demo import run_demo
+from worldforge_otel.rerun.sinks import DEFAULT_DIRECTORY, RerunOptions
+from worldforge_otel.version import __version__
+
+DEMO_RECORDING = DEFAULT_DIRECTORY / "worldforge-otel-demo.rrd"
+
+
+def add_rerun_arguments(parser: argparse.ArgumentParser) -> None:
+    """The reference design's Rerun flags, shared by every command that records."""
+    group = parser.add_argument_group("Rerun")
+    group.add_argument("--rerun-output", type=Path, metavar="PATH", help="write the recording to this .rrd file")
+    group.add_argument("--rerun-spawn", action="store_true", help="spawn a Rerun viewer and stream to it")
+    group.add_argument("--rerun-connect-url", metavar="URL", help="stream to a viewer, e.g. rerun+http://127.0.0.1:9876/proxy")
+    group.add_argument("--rerun-serve-grpc-port", type=int, metavar="N", help="serve the recording over gRPC on port N")
+    group.add_argument("--no-rerun", action="store_true", help="OpenTelemetry only; write nothing to Rerun")
+
+
+def rerun_options(args: argparse.Namespace, *, default_path: Path) -> RerunOptions | None:
+    """The RerunOptions the flags ask for (``None`` for ``--no-rerun``)."""
+    if args.no_rerun:
+        return None
+    live = args.rerun_spawn or args.rerun_connect_url or args.rerun_serve_grpc_port is not None
+    return RerunOptions(
+        save_path=args.rerun_output or (None if live else default_path),
+        spawn=args.rerun_spawn,
+        connect_url=args.rerun_connect_url,
+        serve_grpc_port=args.rerun_serve_grpc_port,
+        application_id="worldforge",
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    options = rerun_options(args, default_path=DEMO_RECORDING)
+    if options is not None and options.save_path is not None:
+        Path(options.save_path).unlink(missing_ok=True)  # a fresh recording on every run
+    started = time.perf_counter()
+    telemetry = configure(rerun=options if options is not None else False, service_name=args.service_name)
+    result = run_demo(telemetry)
+    sink = telemetry.rerun_sink
+    if sink is not None and sink.server_url is not None:
+        print(f"- serving: {sink.server_url} (press Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            pass
+    telemetry.shutdown()
+    stats = telemetry.stats
+    print(
+        f"worldforge-otel demo: {result.events} provider events -> {stats.events_handled} spans "
+        f"({stats.events_dropped} dropped) in {time.perf_counter() - started:.2f}s; source: {result.source}"
+    )
+    if sink is None:
+        print("- rerun: disabled (--no-rerun); spans went to the OpenTelemetry providers only")
+        return 0
+    if sink.save_path is not None:
+        print(f"- recording: {sink.save_path} ({sink.bytes_written} bytes written)")
+        print(f"- open it with: rerun {sink.save_path}")
+    if options is not None and options.connect_url:
+        print(f"- streamed to: {options.connect_url}")
+    return 0 if stats.events_dropped == 0 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``worldforge-otel`` argument parser."""
+    parser = argparse.ArgumentParser(prog="worldforge-otel", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run a WorldForge mock flow and record it to Rerun")
+    demo.add_argument("--service-name", default="worldforge-otel-demo", help="OTel service.name")
+    add_rerun_arguments(demo)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``worldforge-otel`` command; returns the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The demo flow: a WorldForge-like run with successes, two retries and a failure, sent through ``configure()``.
+
+With ``worldforge-ai`` installed (Python >= 3.13) the world, predictions and plan come from the real
+``WorldForge`` mock provider and the retry/failure events are real ``worldforge.ProviderEvent`` objects;
+otherwise a built-in flow emits the same events.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+
+EventHandler = Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoEvent:
+    """The built-in stand-in for ``worldforge.ProviderEvent`` (same fields)."""
+
+    provider: str
+    operation: str
+    phase: str
+    attempt: int = 1
+    max_attempts: int = 1
+    method: str | None = None
+    target: str | None = None
+    status_code: int | None = None
+    duration_ms: float | None = None
+    message: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DemoResult:
+    """What the demo did."""
+
+    events: int
+    source: str
+
+
+def _real_worldforge() -> Any:
+    try:
+        import worldforge
+    except ImportError:
+        return None
+    return worldforge
+
+
+def remote_provider_events(event_type: Callable[..., Any]) -> list[Any]:
+    """A remote provider call that is retried twice and then fails (secrets planted to show redaction)."""
+    target = "https://demo:hunter2@api.example.com/v1/generate?api_key=sk-demo1234567890abcdef"
+    common = {"provider": "remote-demo", "operation": "generate", "max_attempts": 3, "method": "POST"}
+    return [
+        event_type(
+            **common, phase="retry", attempt=1, target=target, status_code=503, duration_ms=41.7,
+            message="HTTP 503 Service Unavailable", metadata={"next_delay_seconds": 0.5},
+        ),
+        event_type(
+            **common, phase="retry", attempt=2, target=target, duration_ms=1000.0,
+            message="ConnectTimeout: timed out (Authorization: Bearer sk-demo1234567890abcdef)",
+            metadata={"next_delay_seconds": 1.0},
+        ),
+        event_type(
+            **common, phase="failure", attempt=3, target=target, status_code=503, duration_ms=38.2,
+            message="HTTP 503 Service Unavailable after 3 attempts",
+        ),
+    ]
+
+
+def built_in_events(seed: int = 7) -> list[DemoEvent]:
+    """The mock provider's world/predict/plan events, as the real mock emits them."""
+    rng = random.Random(seed)
+    events = [
+        DemoEvent("mock", "predict", "success", duration_ms=round(rng.uniform(0.1, 2.0), 3),
+                  metadata={"steps": step, "frame_count": step})
+        for step in (1, 2, 3)
+    ]
+    events.append(DemoEvent("mock", "plan", "success", duration_ms=round(rng.uniform(1.0, 5.0), 3),
+                            metadata={"planner": "cem", "max_steps": 20}))
+    events.append(DemoEvent("mock", "score", "success", duration_ms=round(rng.uniform(0.1, 1.0), 3),
+                            metadata={"candidates": 8}))
+    return events
+
+
+def run_demo(handler: EventHandler) -> DemoResult:
+    """Run the flow inside one ``worldforge.demo`` span, sending every event to ``handler``."""
+    tracer = trace.get_tracer("worldforge_otel.demo")
+    worldforge = _real_worldforge()
+    count = 0
+
+    def counting(event: Any) -> None:
+        nonlocal count
+        count += 1
+        handler(event)
+
+    with tracer.start_as_current_span("worldforge.demo"):
+        if worldforge is not None:
+            forge = worldforge.WorldForge(event_handler=counting)
+            world = forge.create_world("lab", provider="mock")
+            for step in (1, 2, 3):
+                world.predict(worldforge.Action.move_to(0.1 * step, 0.5, 0.0), steps=step)
+            world.plan(goal="move the cube to the left", provider="mock")
+            remote = remote_provider_events(worldforge.ProviderEvent)
+            source = f"worldforge-ai {getattr(worldforge, '__version__', '')} mock provider".replace("  ", " ")
+        else:
+            for event in built_in_events():
+                counting(event)
+            remote = remote_provider_events(DemoEvent)
+            source = "built-in mock flow (install worldforge-otel[worldforge] on Python >= 3.13 for the real one)"
+        for event in remote:
+            counting(event)
+    return DemoResult(events=count, source=source)

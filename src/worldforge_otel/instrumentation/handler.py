@@ -1,0 +1,112 @@
+"""``ProviderEventHandler``: the ``WorldForge(event_handler=...)`` hook that turns events into spans and metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from opentelemetry import context as otel_context
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, get_tracer_provider
+
+from worldforge_otel._throttled_log import ThrottledLog
+from worldforge_otel.events import EventRecord
+from worldforge_otel.instrumentation import semconv
+from worldforge_otel.instrumentation.metrics import ProviderMetrics
+from worldforge_otel.instrumentation.span_attributes import span_attributes
+from worldforge_otel.instrumentation.trace_context import parent_context, run_id
+from worldforge_otel.version import __version__
+
+_LOG = logging.getLogger(__name__)
+_SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # the key OTel's own exporters set
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerStats:
+    """Counts since the handler was created."""
+
+    events_handled: int
+    events_dropped: int
+
+
+class ProviderEventHandler:
+    """Turns each WorldForge ``ProviderEvent`` into one OTel span and metric measurements.
+
+    Use it as ``WorldForge(event_handler=ProviderEventHandler())``. The event arrives after the provider
+    call finished, so the span ends now and starts ``duration_ms`` earlier. Failures get status ERROR and
+    ``error.type``; retries keep status UNSET and carry a ``worldforge.retry`` event, so a trace shows every
+    attempt. The handler is thread-safe and never raises: an event it cannot record is counted as dropped.
+
+    Args:
+        tracer_provider: Provider for spans; the global one when omitted.
+        meter_provider: Provider for metrics; the global one when omitted.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        self._tracer = (tracer_provider or get_tracer_provider()).get_tracer(
+            semconv.INSTRUMENTATION_SCOPE, __version__
+        )
+        self._metrics = ProviderMetrics(meter_provider)
+        self._errors = ThrottledLog(_LOG)
+        self._lock = threading.Lock()
+        self._handled = 0
+        self._dropped = 0
+        self.enabled = True
+
+    def __call__(self, event: object) -> None:
+        """Record ``event``; never raises into WorldForge."""
+        if not self.enabled or otel_context.get_value(_SUPPRESS_KEY):
+            return
+        try:
+            self._record(EventRecord.from_event(event))
+        except Exception:
+            with self._lock:
+                self._dropped += 1
+            self._errors.error("worldforge_otel: could not record a ProviderEvent; it was dropped")
+            return
+        with self._lock:
+            self._handled += 1
+
+    @property
+    def stats(self) -> HandlerStats:
+        """Events recorded and dropped so far."""
+        with self._lock:
+            return HandlerStats(events_handled=self._handled, events_dropped=self._dropped)
+
+    def _record(self, record: EventRecord) -> None:
+        end_ns = time.time_ns()
+        duration_ns = int(record.duration_ms * 1_000_000) if record.duration_ms is not None else 0
+        span = self._tracer.start_span(
+            semconv.span_name(record.operation, record.provider),
+            context=parent_context(record.metadata),
+            kind=SpanKind.CLIENT,
+            attributes=span_attributes(record, run_id=run_id(record.metadata)),
+            start_time=end_ns - duration_ns,
+        )
+        if record.phase == "failure":
+            span.set_attribute(semconv.ERROR_TYPE, _error_type(record))
+            span.set_status(Status(StatusCode.ERROR, record.message or None))
+        elif record.phase == "retry":
+            span.add_event(
+                semconv.RETRY_EVENT,
+                {semconv.ATTEMPT: record.attempt, semconv.MAX_ATTEMPTS: record.max_attempts},
+                timestamp=end_ns,
+            )
+        span.end(end_time=end_ns)
+        self._metrics.record(record)
+
+
+def _error_type(record: EventRecord) -> str:
+    declared = record.metadata.get("error_type") or record.metadata.get("exception_type")
+    if isinstance(declared, str) and declared:
+        return declared
+    if record.status_code is not None:
+        return str(record.status_code)
+    return semconv.ERROR_TYPE_OTHER

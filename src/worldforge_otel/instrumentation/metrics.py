@@ -1,0 +1,60 @@
+"""The handler's metric instruments; labels are low-cardinality only (never target, URL or message)."""
+
+from __future__ import annotations
+
+from opentelemetry.metrics import MeterProvider, get_meter_provider
+
+from worldforge_otel.events import EventRecord
+from worldforge_otel.instrumentation import semconv
+from worldforge_otel.version import __version__
+
+_Labels = dict[str, str]
+
+
+class ProviderMetrics:
+    """Duration histogram (seconds) and event/retry/failure counters for ProviderEvents."""
+
+    def __init__(self, meter_provider: MeterProvider | None = None) -> None:
+        meter = (meter_provider or get_meter_provider()).get_meter(
+            semconv.INSTRUMENTATION_SCOPE, __version__
+        )
+        self._duration = meter.create_histogram(
+            semconv.DURATION_METRIC,
+            unit="s",
+            description="Duration of WorldForge provider calls, one measurement per attempt.",
+            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS_SECS),
+        )
+        self._events = meter.create_counter(
+            semconv.EVENTS_METRIC, unit="{event}", description="WorldForge provider events received."
+        )
+        self._retries = meter.create_counter(
+            semconv.RETRIES_METRIC, unit="{retry}", description="WorldForge provider attempts that were retried."
+        )
+        self._failures = meter.create_counter(
+            semconv.FAILURES_METRIC, unit="{failure}", description="WorldForge provider calls that failed."
+        )
+        self._labels: dict[tuple[str, str, str], _Labels] = {}
+
+    def record(self, record: EventRecord) -> None:
+        """Record one event's measurements."""
+        labels = self._labels_for(record)
+        self._events.add(1, labels)
+        if record.duration_ms is not None:
+            self._duration.record(record.duration_ms / 1000.0, labels)
+        if record.phase == "retry":
+            self._retries.add(1, labels)
+        elif record.phase == "failure":
+            self._failures.add(1, labels)
+
+    def _labels_for(self, record: EventRecord) -> _Labels:
+        key = (record.provider, record.operation, record.phase)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = {
+                semconv.PROVIDER: record.provider,
+                semconv.OPERATION: record.operation,
+                semconv.PHASE: record.phase,
+                semconv.CAPABILITY: semconv.capability_of(record.operation),
+            }
+            self._labels[key] = labels
+        return labels

@@ -1,0 +1,66 @@
+"""Attribute, span and metric names: the OTel semantic conventions plus the ``worldforge.*`` namespace."""
+
+from __future__ import annotations
+
+from typing import Final
+
+INSTRUMENTATION_SCOPE: Final = "worldforge_otel"
+
+# worldforge.* attributes (one per ProviderEvent field)
+PROVIDER: Final = "worldforge.provider"
+OPERATION: Final = "worldforge.operation"
+PHASE: Final = "worldforge.phase"
+CAPABILITY: Final = "worldforge.capability"
+ATTEMPT: Final = "worldforge.attempt"
+MAX_ATTEMPTS: Final = "worldforge.max_attempts"
+TARGET: Final = "worldforge.target"
+STATUS_CODE: Final = "worldforge.status_code"
+DURATION_MS: Final = "worldforge.duration_ms"
+MESSAGE: Final = "worldforge.message"
+RETRY: Final = "worldforge.retry"
+RUN_ID: Final = "worldforge.run.id"
+METADATA_PREFIX: Final = "worldforge.metadata."
+METADATA_DROPPED: Final = "worldforge.metadata._dropped"
+RETRY_EVENT: Final = "worldforge.retry"
+
+# Standard OTel attributes
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+URL_FULL: Final = "url.full"
+ERROR_TYPE: Final = "error.type"
+ERROR_TYPE_OTHER: Final = "_OTHER"
+
+# Metric instruments
+DURATION_METRIC: Final = "worldforge.provider.operation.duration"
+EVENTS_METRIC: Final = "worldforge.provider.events"
+RETRIES_METRIC: Final = "worldforge.provider.retries"
+FAILURES_METRIC: Final = "worldforge.provider.failures"
+# GenAI client duration buckets (seconds), as advised by the semantic conventions.
+DURATION_BUCKETS_SECS: Final = (
+    0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+
+# WorldForge operations that are GenAI operations; predict/plan/score/policy/transfer have none.
+GEN_AI_OPERATIONS: Final = {"generate": "generate_content", "embed": "embeddings", "reason": "chat"}
+CAPABILITIES: Final = frozenset(
+    {"predict", "plan", "score", "policy", "transfer", "generate", "reason", "embed"}
+)
+
+# Metadata keys that carry trace context or a run id from the host.
+TRACEPARENT_KEY: Final = "traceparent"
+TRACE_ID_KEYS: Final = ("trace_id", "otel_trace_id")
+SPAN_ID_KEYS: Final = ("span_id", "parent_span_id", "otel_span_id")
+RUN_ID_KEYS: Final = ("run_id", "worldforge_run_id")
+
+
+def span_name(operation: str, provider: str) -> str:
+    """GenAI-style span name ``{operation} {provider}``: one name per provider call, not per phase."""
+    return f"{operation} {provider}"
+
+
+def capability_of(operation: str) -> str:
+    """The WorldForge capability an operation belongs to (``other`` when it is not a capability call)."""
+    head = operation.split(".", 1)[0].split("_", 1)[0]
+    return head if head in CAPABILITIES else "other"

@@ -1,0 +1,95 @@
+"""What the span, metric and log exporters share: sink ownership, shutdown, health counters, suppression."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from opentelemetry import context as otel_context
+
+from worldforge_otel._throttled_log import ThrottledLog
+from worldforge_otel.rerun.columns import ColumnBatch
+from worldforge_otel.rerun.layout import self_path
+from worldforge_otel.rerun.sinks import RerunOptions, RerunSink, shared_sink
+
+_LOG = logging.getLogger(__name__)
+_SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+
+
+class ExportCore:
+    """Runs one export: translate items into a batch, add health scalars, write; never raises.
+
+    Args:
+        signal: ``spans``, ``metrics`` or ``logs``: names the health scalars.
+        sink: A sink the caller owns; when omitted, the process-wide sink for ``options`` is used.
+        options: Destinations for the shared sink.
+    """
+
+    def __init__(self, signal: str, *, sink: RerunSink | None, options: RerunOptions | None) -> None:
+        if sink is not None and options is not None:
+            raise ValueError("pass either sink= or options=, not both (a sink already has its options)")
+        self.signal = signal
+        self._owns_sink = sink is None
+        self.sink = sink if sink is not None else shared_sink(options)
+        self._lock = threading.Lock()
+        self._shutdown = False
+        self._errors = ThrottledLog(_LOG)
+        self.exported = 0
+        self.dropped = 0
+
+    def export(self, count: int, translate: Callable[[ColumnBatch], int]) -> bool:
+        """Translate ``count`` items with ``translate`` (which returns how many it skipped) and write them."""
+        if self._shutdown:
+            _LOG.warning("worldforge_otel: Rerun %s exporter already shut down, ignoring the batch", self.signal)
+            return False
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))
+        started = time.perf_counter()
+        try:
+            batch = ColumnBatch()
+            skipped = translate(batch)
+            written = self.sink.write(batch)
+        except Exception:
+            self._errors.error("worldforge_otel: Rerun %s export failed", self.signal)
+            skipped, written = count, False
+        finally:
+            otel_context.detach(token)
+        with self._lock:
+            if written:
+                self.exported += count - skipped
+                self.dropped += skipped
+            else:
+                self.dropped += count
+            exported, dropped = self.exported, self.dropped
+        self._write_health(exported, dropped, (time.perf_counter() - started) * 1000.0)
+        return written and skipped == 0
+
+    def _write_health(self, exported: int, dropped: int, latency_ms: float) -> None:
+        if not self.sink.enabled:
+            return
+        now = time.time_ns()
+        health = ColumnBatch()
+        health.scalar(self_path(f"{self.signal}_exported"), exported, time_ns=now)
+        health.scalar(self_path(f"{self.signal}_dropped"), dropped, time_ns=now)
+        health.scalar(self_path(f"{self.signal}_export_latency_ms"), latency_ms, time_ns=now)
+        self.sink.write(health)
+
+    def force_flush(self, timeout_millis: float) -> bool:
+        """Flush the sink within the timeout."""
+        if self._shutdown:
+            return False
+        return self.sink.flush(timeout_millis / 1000.0)
+
+    def shutdown(self, timeout_millis: float | None = None) -> None:
+        """Stop accepting batches; release (or leave) the sink. Idempotent."""
+        with self._lock:
+            if self._shutdown:
+                _LOG.debug("worldforge_otel: Rerun %s exporter shutdown called twice; ignoring", self.signal)
+                return
+            self._shutdown = True
+        timeout_secs = None if timeout_millis is None else timeout_millis / 1000.0
+        if self._owns_sink:
+            self.sink.release(timeout_secs)
+        else:
+            self.sink.flush(timeout_secs if timeout_secs is not None else self.sink.options.shutdown_timeout_secs)

@@ -1,0 +1,65 @@
+"""Entity paths and timelines of a worldforge-otel recording (pure functions; no rerun import).
+
+| Entity path | Contents |
+|---|---|
+| ``worldforge/events/<provider>/<operation>/<phase>/log`` | TextLog, one line per provider event |
+| ``worldforge/events/<provider>/<operation>/<phase>/payload`` | TextDocument, the sanitized event JSON |
+| ``worldforge/events/<provider>/<operation>/<phase>/duration_ms`` | Scalars, the event's latency |
+| ``otel/spans/<service>/<span name>/log`` | TextLog for every other span |
+| ``otel/spans/<service>/<span name>/duration_ms`` | Scalars, that span's duration |
+| ``otel/metrics/<service>/<metric>/<key=value>...`` | Scalars per metric and attribute set |
+| ``otel/_self/<counter>`` | the exporter's own health |
+
+Timelines: ``worldforge_event`` (sequence of provider events) and ``worldforge_time`` (wall clock, from
+the spans' and data points' own timestamps, so events, other spans and metrics line up).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+EVENT_TIMELINE: Final = "worldforge_event"
+TIME_TIMELINE: Final = "worldforge_time"
+
+EVENTS_ROOT: Final = "worldforge/events"
+SPANS_ROOT: Final = "otel/spans"
+METRICS_ROOT: Final = "otel/metrics"
+SELF_ROOT: Final = "otel/_self"
+
+MAX_PART_CHARS: Final = 96
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+PHASE_LEVELS: Final = {"success": "INFO", "retry": "WARN", "failure": "ERROR"}
+
+
+def path_part(text: str) -> str:
+    """One entity-path segment: characters outside ``[A-Za-z0-9_.-]`` become ``_``; never empty."""
+    part = _UNSAFE.sub("_", text)[:MAX_PART_CHARS].strip(".")
+    return part or "_"
+
+
+def event_path(provider: str, operation: str, phase: str) -> str:
+    """Base path of a provider event; ``/log``, ``/payload`` and ``/duration_ms`` hang below it."""
+    return f"{EVENTS_ROOT}/{path_part(provider)}/{path_part(operation)}/{path_part(phase)}"
+
+
+def span_path(service: str, span_name: str) -> str:
+    """Base path of a span that is not a WorldForge provider event."""
+    return f"{SPANS_ROOT}/{path_part(service)}/{path_part(span_name)}"
+
+
+def metric_path(service: str, metric_name: str, attributes: dict[str, str]) -> str:
+    """Path of one metric stream: one ``key=value`` segment per attribute, sorted by key."""
+    parts = [f"{path_part(key.rsplit('.', 1)[-1])}={path_part(value)}" for key, value in sorted(attributes.items())]
+    return "/".join([METRICS_ROOT, path_part(service), path_part(metric_name), *parts])
+
+
+def self_path(counter: str) -> str:
+    """Path of one of the exporter's own health scalars."""
+    return f"{SELF_ROOT}/{path_part(counter)}"
+
+
+def event_level(phase: str) -> str:
+    """Rerun TextLog level for an event phase."""
+    return PHASE_LEVELS.get(phase, "INFO")

@@ -1,0 +1,358 @@
+"""The one place that owns a Rerun ``RecordingStream``: where it writes, how it flushes and closes.
+
+A sink writes to a file (the default, a timestamped ``.rrd`` under ``.worldforge/rerun/``), a spawned
+viewer, a running viewer (``rerun+http://.../proxy``) or its own gRPC server, or several of these at once.
+Traces, metrics and logs of one process share one sink per set of options (:func:`shared_sink`), so two
+streams never write the same file. The sink never calls ``rr.init`` and never touches Rerun's global
+recording. A mistake in the options is logged once, naming the setting and the fix, and the sink falls
+back to the default file (or disables itself); nothing here raises into the host.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from worldforge_otel._throttled_log import ThrottledLog
+from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
+from worldforge_otel.rerun.layout import EVENT_TIMELINE, TIME_TIMELINE
+
+_LOG = logging.getLogger(__name__)
+
+DEFAULT_DIRECTORY: Final = Path(".worldforge/rerun")
+DEFAULT_APPLICATION_ID: Final = "worldforge"
+DEFAULT_SHUTDOWN_TIMEOUT_SECS: Final = 5.0
+DEFAULT_VIEWER_PORT: Final = 9876
+_URL_SCHEMES: Final = ("rerun://", "rerun+http://", "rerun+https://")
+_INSTALL_HINT: Final = "install it with: pip install 'worldforge-otel[rerun]'"
+
+
+@dataclass(frozen=True, slots=True)
+class RerunOptions:
+    """Where a recording goes. With no destination at all, a timestamped file is written.
+
+    Args:
+        save_path: ``.rrd`` file to write.
+        spawn: Start a Rerun viewer and stream to it.
+        connect_url: Stream to a running viewer, e.g. ``rerun+http://127.0.0.1:9876/proxy``.
+        serve_grpc_port: Serve the recording on this port for viewers to connect to.
+        application_id: Rerun application id (recordings with the same id share a blueprint).
+        recording_id: Rerun recording id; processes sharing one merge into one recording in the viewer.
+        shutdown_timeout_secs: Upper bound on flushing and closing at shutdown.
+    """
+
+    save_path: str | os.PathLike[str] | None = None
+    spawn: bool = False
+    connect_url: str | None = None
+    serve_grpc_port: int | None = None
+    application_id: str = DEFAULT_APPLICATION_ID
+    recording_id: str | None = None
+    shutdown_timeout_secs: float = DEFAULT_SHUTDOWN_TIMEOUT_SECS
+
+    @property
+    def has_destination(self) -> bool:
+        """Whether any destination was chosen explicitly."""
+        return bool(self.save_path or self.spawn or self.connect_url or self.serve_grpc_port)
+
+
+def default_save_path() -> Path:
+    """A new timestamped file name under ``.worldforge/rerun/``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return DEFAULT_DIRECTORY / f"worldforge-otel-{stamp}-{os.getpid()}.rrd"
+
+
+class RerunSink:
+    """Owns one ``RecordingStream`` and writes column batches to it; thread-safe.
+
+    Args:
+        options: Destinations and ids; see :class:`RerunOptions`.
+    """
+
+    def __init__(self, options: RerunOptions | None = None) -> None:
+        self.options = options or RerunOptions()
+        self.save_path: Path | None = None
+        self.server_url: str | None = None
+        self._lock = threading.Lock()
+        self._sequence = 0
+        self._closed = False
+        self._errors = ThrottledLog(_LOG)
+        self._rr: Any = None
+        self._recording: Any = None
+        self._users = 0
+        self._open()
+        _ALL_SINKS.add(self)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the sink has a live recording to write to."""
+        return self._recording is not None and not self._closed
+
+    @property
+    def bytes_written(self) -> int:
+        """Size of the ``.rrd`` file so far (0 without a file destination)."""
+        try:
+            return self.save_path.stat().st_size if self.save_path else 0
+        except OSError:
+            return 0
+
+    def next_sequence(self, count: int) -> int:
+        """Reserve ``count`` consecutive ``worldforge_event`` numbers and return the first."""
+        with self._lock:
+            first = self._sequence
+            self._sequence += count
+            return first
+
+    def write(self, batch: ColumnBatch) -> bool:
+        """Write every column group of ``batch``; returns False (and logs, throttled) on failure."""
+        recording = self._recording
+        if recording is None or self._closed:
+            return False
+        try:
+            for group in batch:
+                self._send(recording, group)
+        except Exception:
+            self._errors.error("worldforge_otel: writing to the Rerun recording failed")
+            return False
+        return True
+
+    def flush(self, timeout_secs: float) -> bool:
+        """Push buffered data to the destinations, waiting at most ``timeout_secs``."""
+        recording = self._recording
+        if recording is None:
+            return not self._closed
+        return _run_with_deadline(lambda: _flush(recording, timeout_secs), timeout_secs, "flush")
+
+    def close(self, timeout_secs: float | None = None) -> bool:
+        """Flush and disconnect within the deadline; idempotent. Returns False if the deadline passed."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+            recording, self._recording = self._recording, None
+        _forget_shared(self)
+        if recording is None:
+            return True
+        deadline = self.options.shutdown_timeout_secs if timeout_secs is None else timeout_secs
+
+        def close_recording() -> None:
+            _flush(recording, deadline)
+            recording.disconnect()
+
+        closed = _run_with_deadline(close_recording, deadline, "close")
+        if not closed:
+            _LOG.warning(
+                "worldforge_otel: the Rerun recording did not close within %.1fs (viewer frozen or "
+                "unreachable?); continuing without it. Raise shutdown_timeout_secs to wait longer.",
+                deadline,
+            )
+        return closed
+
+    def acquire(self) -> RerunSink:
+        """Register one more exporter using this sink."""
+        with self._lock:
+            self._users += 1
+        return self
+
+    def release(self, timeout_secs: float | None = None) -> bool:
+        """Unregister an exporter; the last one out closes the sink."""
+        with self._lock:
+            self._users -= 1
+            last = self._users <= 0
+        return self.close(timeout_secs) if last else True
+
+    def _open(self) -> None:
+        try:
+            import rerun as rr
+        except ImportError:
+            _LOG.error("worldforge_otel: rerun-sdk is not installed, so nothing is written to Rerun; %s", _INSTALL_HINT)
+            return
+        self._rr = rr
+        options = self.options
+        try:
+            recording = rr.RecordingStream(
+                options.application_id or DEFAULT_APPLICATION_ID,
+                recording_id=options.recording_id,
+                make_default=False,
+                make_thread_default=False,
+            )
+            sinks = self._destinations(rr, recording)
+            if sinks:
+                recording.set_sinks(*sinks)
+        except Exception:
+            _LOG.exception("worldforge_otel: could not open the Rerun recording; nothing is written to Rerun")
+            return
+        self._recording = recording
+
+    def _destinations(self, rr: Any, recording: Any) -> list[Any]:
+        options = self.options
+        sinks: list[Any] = []
+        save_path = options.save_path
+        if options.connect_url is not None:
+            if options.connect_url.startswith(_URL_SCHEMES):
+                sinks.append(rr.GrpcSink(options.connect_url))
+            else:
+                _LOG.error(
+                    "worldforge_otel: connect_url %r is not a Rerun URL; use rerun+http://HOST:PORT/proxy "
+                    "(e.g. rerun+http://127.0.0.1:9876/proxy). Writing to a file instead.",
+                    options.connect_url,
+                )
+                save_path = save_path or default_save_path()
+        if options.spawn:
+            rr.spawn(port=DEFAULT_VIEWER_PORT, connect=False, recording=recording)
+            sinks.append(rr.GrpcSink(f"rerun+http://127.0.0.1:{DEFAULT_VIEWER_PORT}/proxy"))
+        if options.serve_grpc_port is not None:
+            port = options.serve_grpc_port
+            if isinstance(port, int) and 0 < port < 65536:
+                sinks.extend(self._server_sink(rr, recording, port, others=bool(sinks or save_path)))
+            else:
+                _LOG.error(
+                    "worldforge_otel: serve_grpc_port %r is not a TCP port; use a number from 1 to 65535. "
+                    "Writing to a file instead.",
+                    port,
+                )
+                save_path = save_path or default_save_path()
+        if not sinks and not save_path and self.server_url is None:
+            save_path = default_save_path()
+        if save_path:
+            file_sink = self._file_sink(rr, Path(save_path))
+            if file_sink is not None:
+                sinks.append(file_sink)
+        return sinks
+
+    def _file_sink(self, rr: Any, path: Path) -> Any:
+        for candidate in (path, default_save_path()):
+            try:
+                candidate.parent.mkdir(parents=True, exist_ok=True)
+                with candidate.open("ab"):
+                    pass
+            except OSError as error:
+                _LOG.error(
+                    "worldforge_otel: cannot write the Rerun recording to %s (%s); choose a writable "
+                    "save_path / --rerun-output.%s",
+                    candidate,
+                    error.strerror or error,
+                    " Trying the default location." if candidate == path else " Nothing is written to a file.",
+                )
+                continue
+            self.save_path = candidate
+            return rr.FileSink(str(candidate))
+        return None
+
+    def _server_sink(self, rr: Any, recording: Any, port: int, *, others: bool) -> list[Any]:
+        server_sink = getattr(rr, "GrpcServerSink", None)
+        if server_sink is not None:  # rerun-sdk >= 0.25 can combine a server with other sinks
+            self.server_url = f"rerun+http://127.0.0.1:{port}/proxy"
+            return [server_sink(grpc_port=port)]
+        if others:
+            _LOG.warning(
+                "worldforge_otel: rerun-sdk %s cannot serve gRPC next to other destinations; "
+                "serving only on port %d. Upgrade rerun-sdk to combine them.",
+                getattr(rr, "__version__", "?"),
+                port,
+            )
+        self.server_url = recording.serve_grpc(grpc_port=port)
+        return []
+
+    def _send(self, recording: Any, group: ColumnGroup) -> None:
+        rr = self._rr
+        np = _numpy()
+        indexes = [rr.TimeColumn(TIME_TIMELINE, timestamp=np.asarray(group.times_ns, dtype="datetime64[ns]"))]
+        if group.sequences is not None:
+            indexes.append(rr.TimeColumn(EVENT_TIMELINE, sequence=group.sequences))
+        if group.kind is ColumnKind.TEXT_LOG:
+            columns = rr.TextLog.columns(text=group.values, level=group.levels)
+        elif group.kind is ColumnKind.DOCUMENT:
+            columns = rr.TextDocument.columns(text=group.values, media_type=["text/plain"] * len(group.values))
+        else:
+            columns = rr.Scalars.columns(scalars=np.asarray(group.values, dtype=np.float64))
+        # recording= by keyword: on rerun-sdk 0.41 a positional recording is dropped with a warning.
+        rr.send_columns(group.path, indexes=indexes, columns=columns, recording=recording)
+
+    def _disable_after_fork(self) -> None:
+        # The child must not write to the parent's stream (same file, same sockets): it cleanly stops.
+        self._lock = threading.Lock()
+        self._recording = None
+        self._closed = True
+
+
+def _numpy() -> Any:
+    import numpy
+
+    return numpy
+
+
+def _flush(recording: Any, timeout_secs: float) -> None:
+    try:
+        recording.flush(timeout_sec=timeout_secs)  # rerun-sdk >= 0.25
+    except TypeError:
+        recording.flush(blocking=True)  # rerun-sdk 0.24
+
+
+def _run_with_deadline(action: Any, timeout_secs: float, what: str) -> bool:
+    """Run ``action`` on a daemon thread and wait at most ``timeout_secs`` (a frozen viewer can hang it)."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            action()
+        except BaseException as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=target, name=f"worldforge-otel-rerun-{what}", daemon=True)
+    thread.start()
+    thread.join(max(timeout_secs, 0.0))
+    if not outcome:
+        return False
+    if outcome[0] is not None:
+        _LOG.warning("worldforge_otel: Rerun %s failed: %s", what, outcome[0])
+        return False
+    return True
+
+
+# -- one sink per set of options, shared by the span, metric and log exporters of a process --------------
+
+_ALL_SINKS: weakref.WeakSet[RerunSink] = weakref.WeakSet()
+_SHARED: dict[RerunOptions, RerunSink] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_sink(options: RerunOptions | None = None) -> RerunSink:
+    """The process-wide sink for ``options`` (created on first use), with one more user registered.
+
+    Options without a destination get one default file per process, so exporters built separately
+    (as the OTel SDK builds them from environment variables) still share one recording.
+    """
+    options = options or RerunOptions()
+    with _SHARED_LOCK:
+        sink = _SHARED.get(options)
+        if sink is None or not sink.enabled:
+            sink = RerunSink(options)
+            _SHARED[options] = sink
+        return sink.acquire()
+
+
+def _forget_shared(sink: RerunSink) -> None:
+    with _SHARED_LOCK:
+        for key, value in list(_SHARED.items()):
+            if value is sink:
+                del _SHARED[key]
+
+
+def _after_fork_in_child() -> None:
+    global _SHARED_LOCK  # noqa: PLW0603  # the parent's lock may have been held at fork time
+    _SHARED_LOCK = threading.Lock()
+    _SHARED.clear()
+    for sink in list(_ALL_SINKS):
+        sink._disable_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
