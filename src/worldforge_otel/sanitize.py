@@ -37,7 +37,7 @@ _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _KEY_VALUE = re.compile(
     r"\b((?:[A-Za-z0-9]+[-_])*(?:api[-_]?key|apikey|access[-_]?key|token|password|passwd|secret"
-    r"|signature|sig|auth|authorization|credential)s?)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&,;\"']+)",
+    r"|signature|sig|auth|authorization|credential)s?)([\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&,;\"']+)",
     re.IGNORECASE,
 )
 _KNOWN_SECRET_FORMATS = re.compile(

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import importlib
+
+configure_module = importlib.import_module("worldforge_otel.configure")
+from worldforge_otel.instrumentation import ProviderEventHandler
+
+os.environ.setdefault("RERUN_ANALYTICS", "false")  # no first-run banner in test output
+
+HAS_RERUN = importlib.util.find_spec("rerun") is not None
+needs_rerun = pytest.mark.skipif(not HAS_RERUN, reason="rerun-sdk is not installed")
+
+
+class Providers:
+    def __init__(self) -> None:
+        resource = Resource.create({"service.name": "tests"})
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider(resource=resource)
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.metrics = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=[self.metrics])
+
+    def handler(self) -> ProviderEventHandler:
+        return ProviderEventHandler(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider)
+
+    def metric_points(self) -> dict[str, list]:
+        points: dict[str, list] = {}
+        data = self.metrics.get_metrics_data()
+        for resource_metrics in data.resource_metrics if data else []:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    points.setdefault(metric.name, []).extend(metric.data.data_points)
+        return points
+
+
+@pytest.fixture
+def providers() -> Providers:
+    return Providers()
+
+
+@pytest.fixture(autouse=True)
+def _reset_configure_state():
+    yield
+    active = configure_module._ACTIVE
+    if active is not None:
+        active[1].shutdown()
+    configure_module._ACTIVE = None
+
+
+@pytest.fixture
+def strict_rerun():
+    if not HAS_RERUN:
+        pytest.skip("rerun-sdk is not installed")
+    import rerun as rr
+
+    rr.set_strict_mode(True)
+    yield rr
+    rr.set_strict_mode(False)
+
+
+def read_rrd(path: Path, *, index: str, contents: str = "/**"):
+    """Read an .rrd back as a pandas DataFrame, on rerun-sdk 0.24 and >= 0.25 alike."""
+    import rerun as rr
+
+    if hasattr(rr, "dataframe") and hasattr(rr.dataframe, "load_recording"):
+        recording = rr.dataframe.load_recording(str(path))
+        return recording.view(index=index, contents=contents).select().read_all().to_pandas()
+    from rerun.chunk import RrdReader
+
+    store = RrdReader(str(path)).stream().collect()
+    return store.reader(index=index, contents=contents).to_pandas()
+
+
+def column_values(frame, path: str, component: str) -> list:
+    """Non-null values of one entity path's component column, each unwrapped from its one-element list."""
+    column = frame[f"{path}:{component}"]
+    values = []
+    for cell in column:
+        if cell is None or (hasattr(cell, "__len__") and len(cell) == 0):
+            continue
+        try:
+            values.append(cell[0])
+        except TypeError:
+            continue
+    return values
+
+
+def entity_paths(frame) -> set[str]:
+    return {name.split(":", 1)[0] for name in frame.columns if name.startswith("/")}

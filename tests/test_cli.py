@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import column_values, entity_paths, needs_rerun, read_rrd
+
+from worldforge_otel.cli import main
+
+
+@needs_rerun
+def test_demo_writes_a_readable_recording_and_reports_its_size(tmp_path, capsys):
+    output = tmp_path / "demo.rrd"
+    assert main(["demo", "--rerun-output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    size = output.stat().st_size
+    assert f"- recording: {output} ({size} bytes written)" in printed
+    assert "8 provider events -> 8 spans (0 dropped)" in printed
+    frame = read_rrd(output, index="worldforge_event", contents="/worldforge/**")
+    paths = entity_paths(frame)
+    assert "/worldforge/events/remote-demo/generate/retry/log" in paths
+    assert "/worldforge/events/remote-demo/generate/failure/payload" in paths
+    assert "/worldforge/events/mock/predict/success/duration_ms" in paths
+    assert column_values(frame, "/worldforge/events/remote-demo/generate/failure/log", "TextLog:level") == ["ERROR"]
+    assert b"hunter2" not in output.read_bytes() and b"sk-demo" not in output.read_bytes()
+
+
+def test_demo_without_rerun_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--no-rerun"]) == 0
+    assert "rerun: disabled" in capsys.readouterr().out
+    assert not (tmp_path / ".worldforge").exists()
+
+
+def test_package_and_instrumentation_work_without_rerun_sdk():
+    code = (
+        "import sys; sys.modules['rerun'] = None\n"  # makes 'import rerun' fail
+        "import worldforge_otel\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "memory = InMemorySpanExporter(); provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(memory))\n"
+        "t = worldforge_otel.configure(rerun=False, tracer_provider=provider)\n"
+        "t({'provider': 'mock', 'operation': 'predict', 'phase': 'success'})\n"
+        "assert len(memory.get_finished_spans()) == 1\n"
+        "from worldforge_otel.rerun import RerunSpanExporter\n"
+        "exporter = RerunSpanExporter(options=worldforge_otel.RerunOptions(save_path='x.rrd'))\n"
+        "assert not exporter.sink.enabled\n"
+        "print('ok', 'rerun' in sys.modules and sys.modules['rerun'] is not None)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok False"
+    assert "pip install 'worldforge-otel[rerun]'" in result.stderr

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+from conftest import column_values, needs_rerun, read_rrd
+from opentelemetry.trace import NoOpTracerProvider
+
+import worldforge_otel
+from worldforge_otel import AlreadyConfiguredError, RerunOptions
+from worldforge_otel.demo import DemoEvent
+
+
+@needs_rerun
+def test_attaches_to_the_hosts_providers_so_both_backends_get_the_spans(tmp_path, providers):
+    telemetry = worldforge_otel.configure(
+        rerun=RerunOptions(save_path=tmp_path / "dual.rrd"),
+        tracer_provider=providers.tracer_provider,
+        meter_provider=providers.meter_provider,
+        set_global_providers=False,
+    )
+    telemetry(DemoEvent("mock", "predict", "success", duration_ms=5.0))
+    telemetry(DemoEvent("mock", "plan", "failure", duration_ms=2.0, message="no plan"))
+    assert telemetry.force_flush() is True
+    host_spans = providers.spans.get_finished_spans()  # the host's own exporter (think Jaeger)
+    assert [s.name for s in host_spans] == ["predict mock", "plan mock"]
+    assert providers.metric_points()["worldforge.provider.events"]
+    telemetry.shutdown()
+    telemetry.shutdown()  # idempotent
+    frame = read_rrd(tmp_path / "dual.rrd", index="worldforge_event", contents="/worldforge/**")
+    assert column_values(frame, "/worldforge/events/mock/predict/success/duration_ms", "Scalars:scalars") == [5.0]
+    assert telemetry.spans_exported == 2
+    # After shutdown the host's provider keeps working, without our processor.
+    telemetry(DemoEvent("mock", "predict", "success"))
+    providers.tracer_provider.get_tracer("host").start_span("later").end()
+    assert len(providers.spans.get_finished_spans()) == 3
+
+
+def test_second_configure_is_explicit(providers):
+    kwargs = {"rerun": False, "tracer_provider": providers.tracer_provider,
+              "meter_provider": providers.meter_provider, "set_global_providers": False}
+    first = worldforge_otel.configure(**kwargs)
+    assert worldforge_otel.configure(**kwargs) is first
+    with pytest.raises(AlreadyConfiguredError, match="shutdown"):
+        worldforge_otel.configure(**{**kwargs, "service_name": "other"})
+    first.shutdown()
+    second = worldforge_otel.configure(**kwargs)
+    assert second is not first
+    second(DemoEvent("mock", "predict", "success"))
+    assert len(providers.spans.get_finished_spans()) == 1  # one processor, never duplicated
+
+
+def test_rerun_false_needs_no_rerun_and_handle_is_an_event_handler(providers):
+    telemetry = worldforge_otel.configure(rerun=False, tracer_provider=providers.tracer_provider,
+                                          meter_provider=providers.meter_provider, set_global_providers=False)
+    assert telemetry.rerun_sink is None and telemetry.recording_path is None
+    telemetry({"provider": "mock", "operation": "score", "phase": "success", "duration_ms": 1.0})
+    assert telemetry.stats.events_handled == 1
+
+
+@needs_rerun
+def test_a_non_sdk_provider_is_explained_not_crashed(caplog, providers):
+    with caplog.at_level(logging.WARNING, logger="worldforge_otel"):
+        telemetry = worldforge_otel.configure(
+            rerun=RerunOptions(save_path="/tmp/never-written-worldforge-otel.rrd"),
+            tracer_provider=NoOpTracerProvider(), meter_provider=providers.meter_provider,
+            set_global_providers=False,
+        )
+    assert "not an OpenTelemetry SDK provider" in caplog.text
+    telemetry(DemoEvent("mock", "predict", "success"))
+    assert telemetry.stats.events_dropped == 0

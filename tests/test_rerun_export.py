@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+from conftest import column_values, entity_paths, needs_rerun, read_rrd
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
+
+from worldforge_otel.demo import DemoEvent
+from worldforge_otel.instrumentation import ProviderEventHandler
+from worldforge_otel.rerun import RerunMetricExporter, RerunOptions, RerunSink, RerunSpanExporter
+
+pytestmark = needs_rerun
+EVENTS = "/worldforge/events"
+
+
+def record(tmp_path, events, *, batch=False, extra=None):
+    """Send events through a real TracerProvider into a RerunSpanExporter; return the .rrd path."""
+    path = tmp_path / "run.rrd"
+    exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider())
+    for item in events:
+        handler(item)
+    if extra:
+        extra(provider)
+    provider.shutdown()
+    return path, exporter
+
+
+def test_provider_events_land_on_the_reference_layout(tmp_path, strict_rerun):
+    path, exporter = record(tmp_path, [
+        DemoEvent("mock", "predict", "success", duration_ms=12.5, metadata={"steps": 2}),
+        DemoEvent("remote", "generate", "retry", attempt=1, max_attempts=3, status_code=503, duration_ms=40.0),
+        DemoEvent("remote", "generate", "failure", attempt=3, max_attempts=3, duration_ms=7.0, message="boom"),
+    ])
+    assert exporter.spans_exported == 3 and exporter.spans_dropped == 0
+    frame = read_rrd(path, index="worldforge_event", contents=f"{EVENTS}/**")
+    assert {
+        f"{EVENTS}/mock/predict/success/log", f"{EVENTS}/mock/predict/success/payload",
+        f"{EVENTS}/mock/predict/success/duration_ms", f"{EVENTS}/remote/generate/retry/log",
+        f"{EVENTS}/remote/generate/failure/duration_ms",
+    } <= entity_paths(frame)
+    assert sorted(frame["worldforge_event"].tolist()) == [0, 1, 2]
+    assert column_values(frame, f"{EVENTS}/mock/predict/success/duration_ms", "Scalars:scalars") == [12.5]
+    (line,) = column_values(frame, f"{EVENTS}/remote/generate/failure/log", "TextLog:text")
+    assert line.startswith("FAILURE remote.generate · attempt 3/3 · 7.00 ms") and line.endswith("— boom")
+    assert column_values(frame, f"{EVENTS}/remote/generate/failure/log", "TextLog:level") == ["ERROR"]
+    assert column_values(frame, f"{EVENTS}/remote/generate/retry/log", "TextLog:level") == ["WARN"]
+    (payload,) = column_values(frame, f"{EVENTS}/mock/predict/success/payload", "TextDocument:text")
+    document = json.loads(payload)
+    assert document["phase"] == "success" and document["metadata"] == {"steps": 2}
+    assert len(document["trace_id"]) == 32
+    timed = read_rrd(path, index="worldforge_time", contents=f"{EVENTS}/**")
+    assert timed["worldforge_time"].notna().all() and len(timed) == 3
+
+
+def test_other_spans_and_health_are_recorded(tmp_path, strict_rerun):
+    def host_spans(provider):
+        tracer = provider.get_tracer("host")
+        with tracer.start_as_current_span("GET /plan"):
+            pass
+
+    path, _ = record(tmp_path, [DemoEvent("mock", "plan", "success", duration_ms=1.0)], extra=host_spans)
+    frame = read_rrd(path, index="worldforge_time")
+    paths = entity_paths(frame)
+    assert "/otel/spans/svc/GET_plan/log" in paths
+    assert "/otel/spans/svc/GET_plan/duration_ms" in paths
+    assert max(column_values(frame, "/otel/_self/spans_exported", "Scalars:scalars")) == 2.0
+    assert column_values(frame, "/otel/_self/spans_dropped", "Scalars:scalars")[-1] == 0.0
+
+
+def test_planted_secrets_never_reach_the_rrd_bytes(tmp_path):
+    secret = "sk-topsecret0123456789abcdef"
+    path, _ = record(tmp_path, [DemoEvent(
+        "remote", "generate", "failure", target=f"https://user:{secret}@api.example.com/v1?api_key={secret}",
+        message=f"Authorization: Bearer {secret}", metadata={"api_key": secret, "note": f"token={secret}"})])
+    data = path.read_bytes()
+    assert len(data) > 1000
+    assert secret.encode() not in data
+    frame = read_rrd(path, index="worldforge_event")
+    (payload,) = column_values(frame, f"{EVENTS}/remote/generate/failure/payload", "TextDocument:text")
+    assert "https://api.example.com/v1" in payload and secret not in payload
+
+
+def test_eight_threads_times_thousand_events_all_exported(tmp_path):
+    path = tmp_path / "threads.rrd"
+    exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=10_000))
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider())
+
+    def work(n):
+        for i in range(1000):
+            handler(DemoEvent(f"p{n}", "predict", "success", duration_ms=float(i)))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    provider.shutdown()
+    assert exporter.spans_exported == 8000 and exporter.spans_dropped == 0
+    frame = read_rrd(path, index="worldforge_event", contents=f"{EVENTS}/**")
+    assert frame["worldforge_event"].nunique() == 8000
+
+
+def test_metrics_become_scalars_per_metric_and_attribute_set(tmp_path, strict_rerun):
+    path = tmp_path / "metrics.rrd"
+    exporter = RerunMetricExporter(options=RerunOptions(save_path=path))
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(metric_readers=[reader], resource=Resource.create({"service.name": "svc"}))
+    handler = ProviderEventHandler(tracer_provider=TracerProvider(), meter_provider=meter_provider)
+    handler(DemoEvent("mock", "predict", "success", duration_ms=100.0))
+    handler(DemoEvent("mock", "predict", "success", duration_ms=300.0))
+    meter_provider.shutdown()  # final collection + export; the reader passes timeout= to shutdown
+    assert exporter.points_exported > 0 and exporter.points_dropped == 0
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/metrics/**")
+    base = ("/otel/metrics/svc/worldforge.provider.operation.duration/"
+            "capability\\=predict/operation\\=predict/phase\\=success/provider\\=mock")
+    assert column_values(frame, f"{base}/count", "Scalars:scalars") == [2.0]
+    assert column_values(frame, f"{base}/sum", "Scalars:scalars") == [pytest.approx(0.4)]
+    assert column_values(frame, f"{base}/mean", "Scalars:scalars") == [pytest.approx(0.2)]
+    events = base.replace("worldforge.provider.operation.duration", "worldforge.provider.events")
+    assert column_values(frame, events, "Scalars:scalars") == [2.0]
+
+
+def test_exporters_share_one_sink_per_options_and_shutdown_is_idempotent(tmp_path, caplog):
+    options = RerunOptions(save_path=tmp_path / "shared.rrd")
+    spans, metrics = RerunSpanExporter(options=options), RerunMetricExporter(options=options)
+    assert spans.sink is metrics.sink
+    spans.shutdown()
+    assert spans.sink.enabled  # the metric exporter still uses it
+    spans.shutdown()
+    with caplog.at_level(logging.WARNING, logger="worldforge_otel"):
+        assert spans.export([]) is SpanExportResult.FAILURE
+    assert "already shut down" in caplog.text
+    metrics.shutdown(timeout=1.0)
+    assert not spans.sink.enabled
+    assert spans.force_flush() is False
+
+
+def test_a_user_owned_sink_is_left_open(tmp_path):
+    sink = RerunSink(RerunOptions(save_path=tmp_path / "own.rrd"))
+    exporter = RerunSpanExporter(sink=sink)
+    exporter.shutdown()
+    assert sink.enabled
+    assert sink.close(timeout_secs=5) is True
+    assert sink.close() is True  # idempotent
+    with pytest.raises(ValueError, match="either sink= or options="):
+        RerunSpanExporter(sink=sink, options=RerunOptions())
+
+
+def test_user_mistakes_log_one_clear_line_and_fall_back(tmp_path, caplog, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.ERROR, logger="worldforge_otel"):
+        bad_url = RerunSink(RerunOptions(connect_url="http://localhost:9876"))
+        unwritable = RerunSink(RerunOptions(save_path="/proc/forbidden/x.rrd"))
+        bad_port = RerunSink(RerunOptions(serve_grpc_port=70000))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("connect_url" in m and "rerun+http://" in m for m in messages)
+    assert any("/proc/forbidden/x.rrd" in m and "save_path" in m for m in messages)
+    assert any("serve_grpc_port" in m and "1 to 65535" in m for m in messages)
+    for sink in (bad_url, unwritable, bad_port):
+        assert sink.enabled and sink.save_path is not None
+        assert sink.save_path.parent.resolve() == (tmp_path / ".worldforge/rerun").resolve()
+        sink.close(timeout_secs=5)
+
+
+def test_closing_with_an_unreachable_viewer_is_bounded(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = RerunSink(RerunOptions(connect_url=f"rerun+http://127.0.0.1:{port}/proxy", shutdown_timeout_secs=2.0))
+    exporter = RerunSpanExporter(sink=sink)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider())
+    for _ in range(100):
+        handler(DemoEvent("mock", "predict", "success", duration_ms=1.0))
+    started = time.monotonic()
+    sink.close()
+    assert time.monotonic() - started < 4.0

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from worldforge_otel.events import EventRecord
+from worldforge_otel.sanitize import REDACTED, clean_text, redact_text, sanitize_url, sanitize_value
+
+SECRETS = [
+    "sk-live1234567890abcdefXYZ",
+    "hunter2pass",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcDEF123",
+    "AKIAABCDEFGHIJKLMNOP",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123",
+    "sigvalue999",
+]
+
+
+def test_url_userinfo_query_and_fragment_are_stripped():
+    assert sanitize_url("https://user:pw@api.example.com:8443/v1/run?sig=abc&x=1#frag") == (
+        "https://api.example.com:8443/v1/run"
+    )
+    assert sanitize_url("not a url Bearer abc") == f"not a url Bearer {REDACTED}"
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("Authorization: Bearer sk-live1234567890abcdefXYZ", "sk-live1234567890abcdefXYZ"),
+        ("call failed api_key=hunter2pass&x=1", "hunter2pass"),
+        ('{"password": "hunter2pass"}', "hunter2pass"),
+        ("see https://bucket.s3.amazonaws.com/obj?X-Amz-Signature=sigvalue999 now", "sigvalue999"),
+        ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcDEF123", "eyJzdWIiOiIxMjM0NTY3ODkwIn0"),
+        ("key AKIAABCDEFGHIJKLMNOP leaked", "AKIAABCDEFGHIJKLMNOP"),
+        ("gh ghp_abcdefghijklmnopqrstuvwxyz0123", "ghp_abcdefghijklmnopqrstuvwxyz0123"),
+    ],
+)
+def test_secrets_inside_free_text_are_redacted(text, leaked):
+    cleaned = redact_text(text)
+    assert leaked not in cleaned
+    assert REDACTED in cleaned or "?" not in cleaned
+
+
+def test_secret_keys_are_redacted_at_any_depth_and_counts_kept():
+    value = sanitize_value(
+        {"api_key": "a", "nested": {"Authorization": "b", "client_secret": "c", "deep": {"signed_url": "d"}},
+         "max_tokens": 128, "steps": 3}
+    )
+    assert value == {
+        "api_key": REDACTED,
+        "nested": {"Authorization": REDACTED, "client_secret": REDACTED, "deep": {"signed_url": REDACTED}},
+        "max_tokens": 128,
+        "steps": 3,
+    }
+
+
+def test_hostile_values_become_json_safe():
+    value = sanitize_value({"nan": math.nan, "inf": -math.inf, "raw": b"\x89PNG", "set": {1}, "obj": object()})
+    assert value["nan"] == "nan" and value["inf"] == "-inf"
+    assert value["raw"] == "<4 bytes>"
+    assert value["set"] == [1]
+    assert value["obj"].startswith("<object object")
+
+
+def test_non_utf8_and_huge_strings_are_cleaned_with_a_marker():
+    bad = b"caf\xff".decode("utf-8", "surrogateescape")
+    assert clean_text(bad).encode("utf-8")  # no UnicodeEncodeError
+    huge = clean_text("x" * 1_000_000, max_chars=100)
+    assert len(huge) < 200 and huge.endswith("[truncated 999900 chars]")
+
+
+def test_event_record_from_any_shape_never_raises():
+    record = EventRecord.from_event(object())
+    assert (record.provider, record.operation, record.phase, record.attempt) == ("unknown", "unknown", "unknown", 1)
+    record = EventRecord.from_event(
+        {"provider": b"mo\xffck", "operation": "predict", "phase": "SUCCESS", "attempt": "x", "max_attempts": -2,
+         "duration_ms": math.nan, "status_code": 999, "metadata": "not a dict", "message": None}
+    )
+    assert record.phase == "success" and record.attempt == 1 and record.max_attempts == 1
+    assert record.duration_ms is None and record.status_code is None
+    assert record.metadata == {"value": "not a dict"}
+    assert record.provider.startswith("mo")
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_event_record_carries_no_planted_secret(secret):
+    record = EventRecord.from_event(
+        {"provider": "p", "operation": "generate", "phase": "failure",
+         "target": f"https://u:{secret}@h.example/x?token={secret}",
+         "message": f"failed with Authorization: Bearer {secret} and password={secret}",
+         "metadata": {"token": secret, "headers": {"x-api-key": secret}, "note": f"signature={secret}"}}
+    )
+    assert secret not in repr(record)

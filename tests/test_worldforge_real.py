@@ -1,0 +1,34 @@
+"""Against the real worldforge-ai package (Python >= 3.13; run by tox -e py313-worldforge)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import column_values, entity_paths, needs_rerun, read_rrd
+
+import worldforge_otel
+
+worldforge = pytest.importorskip("worldforge", reason="worldforge-ai needs Python >= 3.13 (tox -e py313-worldforge)")
+pytestmark = [pytest.mark.worldforge, needs_rerun]
+
+
+def test_real_worldforge_mock_flow_produces_spans_and_a_readable_recording(tmp_path, providers):
+    path = tmp_path / "real.rrd"
+    telemetry = worldforge_otel.configure(
+        rerun=worldforge_otel.RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
+        meter_provider=providers.meter_provider, set_global_providers=False,
+    )
+    forge = worldforge.WorldForge(event_handler=telemetry)
+    world = forge.create_world("lab", provider="mock")
+    world.predict(worldforge.Action.move_to(0.3, 0.5, 0.0), steps=2)
+    world.plan(goal="move the cube to the left", provider="mock")
+    telemetry(worldforge.ProviderEvent(provider="remote", operation="generate", phase="failure",
+                                       status_code=503, duration_ms=3.0, message="HTTP 503"))
+    telemetry.shutdown()
+    spans = providers.spans.get_finished_spans()
+    assert spans and {s.name for s in spans} >= {"predict mock", "generate remote"}
+    assert telemetry.stats.events_dropped == 0
+    frame = read_rrd(path, index="worldforge_event", contents="/worldforge/**")
+    assert "/worldforge/events/mock/predict/success/log" in entity_paths(frame)
+    durations = column_values(frame, "/worldforge/events/mock/predict/success/duration_ms", "Scalars:scalars")
+    assert durations and all(d >= 0 for d in durations)
+    assert column_values(frame, "/worldforge/events/remote/generate/failure/log", "TextLog:level") == ["ERROR"]
