@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from pathlib import Path
@@ -12,10 +13,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import importlib
+from worldforge_otel.instrumentation import ProviderEventHandler
 
 configure_module = importlib.import_module("worldforge_otel.configure")
-from worldforge_otel.instrumentation import ProviderEventHandler
 
 os.environ.setdefault("RERUN_ANALYTICS", "false")  # no first-run banner in test output
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import column_values, needs_rerun, read_rrd
 from opentelemetry.trace import NoOpTracerProvider
 
 import worldforge_otel
+from conftest import column_values, needs_rerun, read_rrd
 from worldforge_otel import AlreadyConfiguredError, RerunOptions
 from worldforge_otel.demo import DemoEvent
 

@@ -5,13 +5,13 @@ import logging
 import threading
 
 import pytest
-from conftest import column_values, entity_paths, needs_rerun, read_rrd
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 
+from conftest import column_values, entity_paths, needs_rerun, read_rrd
 from worldforge_otel.demo import DemoEvent
 from worldforge_otel.instrumentation import ProviderEventHandler
 from worldforge_otel.rerun import RerunMetricExporter, RerunOptions, RerunSink, RerunSpanExporter

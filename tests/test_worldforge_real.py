@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import column_values, entity_paths, needs_rerun, read_rrd
 
 import worldforge_otel
+from conftest import column_values, entity_paths, needs_rerun, read_rrd
 
 worldforge = pytest.importorskip("worldforge", reason="worldforge-ai needs Python >= 3.13 (tox -e py313-worldforge)")
 pytestmark = [pytest.mark.worldforge, needs_rerun]

@@ -52,8 +52,12 @@ def _demo(args: argparse.Namespace) -> int:
     if options is not None and options.save_path is not None:
         Path(options.save_path).unlink(missing_ok=True)  # a fresh recording on every run
     started = time.perf_counter()
-    telemetry = configure(rerun=options if options is not None else False, service_name=args.service_name)
-    result = run_demo(telemetry)
+    telemetry = configure(
+        rerun=options if options is not None else False,
+        service_name=args.service_name,
+        set_global_providers=False,  # a command owns its providers; nothing global is left behind
+    )
+    result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider)
     sink = telemetry.rerun_sink
     if sink is not None and sink.server_url is not None:
         print(f"- serving: {sink.server_url} (press Ctrl-C to stop)")

@@ -86,9 +86,9 @@ def built_in_events(seed: int = 7) -> list[DemoEvent]:
     return events
 
 
-def run_demo(handler: EventHandler) -> DemoResult:
+def run_demo(handler: EventHandler, *, tracer_provider: trace.TracerProvider | None = None) -> DemoResult:
     """Run the flow inside one ``worldforge.demo`` span, sending every event to ``handler``."""
-    tracer = trace.get_tracer("worldforge_otel.demo")
+    tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("worldforge_otel.demo")
     worldforge = _real_worldforge()
     count = 0
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Final, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
-JSONValue: TypeAlias = "str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]"
+JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
 
 REDACTED: Final = "[REDACTED]"
 TRUNCATION_MARKER: Final = "…[truncated {dropped} chars]"
@@ -96,7 +96,7 @@ def clean_text(text: str, *, max_chars: int = DEFAULT_MAX_STRING_CHARS) -> str:
     return redact_text(text)
 
 
-def sanitize_value(
+def sanitize_value(  # noqa: PLR0911  # one return per kind of value
     value: object, *, max_chars: int = DEFAULT_MAX_STRING_CHARS, _depth: int = 0
 ) -> JSONValue:
     """Turn any value into sanitized, JSON-safe data.
