@@ -191,3 +191,19 @@ def test_closing_with_an_unreachable_viewer_is_bounded(tmp_path):
     started = time.monotonic()
     sink.close()
     assert time.monotonic() - started < 4.0
+
+
+def test_provider_spans_from_elsewhere_are_sanitized_too(tmp_path):
+    """A span with worldforge.* attributes that did not come from our handler (e.g. another SDK)."""
+    secret = "sk-elsewhere0123456789abcdef"
+    path = tmp_path / "foreign.rrd"
+    exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("someone-else").start_span("generate remote", attributes={
+        "worldforge.provider": "remote", "worldforge.operation": "generate", "worldforge.phase": "failure",
+        "worldforge.message": f"Authorization: Bearer {secret}", "worldforge.metadata.api_key": secret,
+    }).end()
+    provider.shutdown()
+    assert exporter.spans_exported == 1
+    assert secret.encode() not in path.read_bytes()

@@ -10,6 +10,7 @@ back to the default file (or disables itself); nothing here raises into the host
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -310,11 +311,26 @@ def _run_with_deadline(action: Any, timeout_secs: float, what: str) -> bool:
     thread.start()
     thread.join(max(timeout_secs, 0.0))
     if not outcome:
+        _UNFINISHED.add(thread)  # joined (bounded) at exit: native code killed mid-call aborts the process
         return False
     if outcome[0] is not None:
         _LOG.warning("worldforge_otel: Rerun %s failed: %s", what, outcome[0])
         return False
     return True
+
+
+_UNFINISHED: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+EXIT_GRACE_SECS: Final = 10.0
+
+
+def _join_unfinished_at_exit() -> None:
+    """Give flushes/closes that outlived their deadline a bounded last chance to end before exit."""
+    deadline = time.monotonic() + EXIT_GRACE_SECS
+    for thread in list(_UNFINISHED):
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_join_unfinished_at_exit)
 
 
 # -- one sink per set of options, shared by the span, metric and log exporters of a process --------------

@@ -154,7 +154,7 @@ def add_generic_span(batch: ColumnBatch, span: ReadableSpan) -> None:
 
 
 def provider_event_payload(span: ReadableSpan) -> dict[str, JSONValue]:
-    """The sanitized event document of a provider span (re-sanitized: spans may come from elsewhere)."""
+    """The sanitized event document of a provider span (sanitized again unless our handler made it)."""
     attributes: Mapping[str, AttributeValue] = span.attributes or {}
     payload: dict[str, object] = {name: attributes.get(key) for key, name in _EVENT_FIELDS.items()}
     payload["metadata"] = {
@@ -169,7 +169,10 @@ def provider_event_payload(span: ReadableSpan) -> dict[str, JSONValue]:
     if span.parent is not None:
         payload["parent_span_id"] = f"{span.parent.span_id:016x}"
     payload["span_name"] = span.name
-    cleaned = sanitize_value(payload)
+    scope = span.instrumentation_scope
+    if scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE:
+        return payload  # type: ignore[return-value]  # our handler already sanitized every attribute
+    cleaned = sanitize_value(payload)  # spans from elsewhere (another SDK, a collector) are cleaned here
     assert isinstance(cleaned, dict)
     return cleaned
 
