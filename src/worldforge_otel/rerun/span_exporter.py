@@ -69,13 +69,13 @@ class RerunSpanExporter(SpanExporter):
         """Translate and write ``spans``; returns FAILURE instead of raising."""
 
         def translate(batch: ColumnBatch) -> int:
-            worldforge = [span for span in spans if _is_provider_event(span)]
-            first = self._core.sink.next_sequence(len(worldforge)) if worldforge else 0
+            provider_events = [_is_provider_event(span) for span in spans]
+            count = sum(provider_events)
+            sequence = self._core.sink.next_sequence(count) if count else 0
             skipped = 0
-            sequence = first
-            for span in spans:
+            for span, is_provider_event in zip(spans, provider_events, strict=True):
                 try:
-                    if _is_provider_event(span):
+                    if is_provider_event:
                         add_provider_event(batch, span, sequence=sequence)
                         sequence += 1
                     else:
