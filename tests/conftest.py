@@ -99,3 +99,22 @@ def column_values(frame, path: str, component: str) -> list:
 
 def entity_paths(frame) -> set[str]:
     return {name.split(":", 1)[0] for name in frame.columns if name.startswith("/")}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_bad_value_reports():
+    """Each test sees bad settings reported anew (they are reported once per process otherwise)."""
+    from worldforge_otel import _env
+
+    _env._reported.clear()
+    yield
+    _env._reported.clear()
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No OTEL_* / ROTEL_* variables from the outside world."""
+    for name in list(os.environ):
+        if name.startswith(("OTEL_", "ROTEL_")):
+            monkeypatch.delenv(name)
+    return monkeypatch

@@ -13,7 +13,7 @@ Usage::
 
 from __future__ import annotations
 
-from worldforge_otel.configure import AlreadyConfiguredError, Telemetry, configure
+from worldforge_otel.configure import AlreadyConfiguredError, BatchOptions, Telemetry, configure
 from worldforge_otel.events import EventRecord, ProviderEventLike
 from worldforge_otel.instrumentation import HandlerStats, ProviderEventHandler
 from worldforge_otel.rerun import RerunOptions
@@ -21,6 +21,7 @@ from worldforge_otel.version import __version__
 
 __all__ = [
     "AlreadyConfiguredError",
+    "BatchOptions",
     "EventRecord",
     "HandlerStats",
     "ProviderEventHandler",

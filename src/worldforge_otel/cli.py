@@ -17,7 +17,7 @@ from pathlib import Path
 
 from worldforge_otel.configure import configure
 from worldforge_otel.demo import run_demo
-from worldforge_otel.rerun.sinks import DEFAULT_DIRECTORY, RerunOptions
+from worldforge_otel.rerun.options import DEFAULT_DIRECTORY, RerunOptions
 from worldforge_otel.version import __version__
 
 DEMO_RECORDING = DEFAULT_DIRECTORY / "worldforge-otel-demo.rrd"
@@ -40,7 +40,7 @@ def rerun_options(args: argparse.Namespace, *, default_path: Path) -> RerunOptio
     live = args.rerun_spawn or args.rerun_connect_url or args.rerun_serve_grpc_port is not None
     return RerunOptions(
         save_path=args.rerun_output or (None if live else default_path),
-        spawn=args.rerun_spawn,
+        spawn=args.rerun_spawn or None,  # None: OTEL_EXPORTER_RERUN_SPAWN may still ask for it
         connect_url=args.rerun_connect_url,
         serve_grpc_port=args.rerun_serve_grpc_port,
         application_id="worldforge",

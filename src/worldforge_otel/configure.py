@@ -5,38 +5,49 @@ Usage::
     import worldforge_otel
     from worldforge import WorldForge
 
-    telemetry = worldforge_otel.configure(rerun=worldforge_otel.RerunOptions(save_path="run.rrd"))
+    telemetry = worldforge_otel.configure(
+        rerun=worldforge_otel.RerunOptions(save_path="run.rrd"),
+        otlp_endpoint="http://127.0.0.1:4317",  # the same spans to Jaeger / a collector, optional
+    )
     forge = WorldForge(event_handler=telemetry)
     ...
     telemetry.shutdown()
 
-If the host already registered SDK providers (e.g. with an OTLP exporter to Jaeger), ``configure()`` adds
-a ``BatchSpanProcessor`` and a ``PeriodicExportingMetricReader`` for Rerun to them, so the same spans go
-to both. If nothing is registered it creates SDK providers and registers them globally (once; OTel
-allows that only once per process). A second call with the same arguments returns the same handle; with
-different arguments it raises :class:`AlreadyConfiguredError` instead of silently resetting anything.
+If the host already registered SDK providers (e.g. with its own OTLP exporter), ``configure()`` adds
+processors and readers for Rerun (and OTLP, when asked) to them, so everything goes to all of them. An
+exporter of the same kind already attached (e.g. by ``OTEL_TRACES_EXPORTER=rerun``) is not added twice.
+If nothing is registered it creates SDK providers and registers them globally (once; OTel allows that only
+once per process). A second call with the same arguments returns the same handle; with different
+arguments it raises :class:`AlreadyConfiguredError` instead of silently resetting anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from opentelemetry import metrics, trace
-from opentelemetry.context import Context
+from opentelemetry import _logs, metrics, trace
 from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import TracerProvider
 
+from worldforge_otel import _env, otlp
+from worldforge_otel._providers import DetachableLogProcessor, DetachableSpanProcessor, find_attached, is_placeholder
 from worldforge_otel.instrumentation import HandlerStats, ProviderEventHandler
+from worldforge_otel.python_logging import install_logging_handler, remove_logging_handler
 from worldforge_otel.rerun import RerunMetricExporter, RerunOptions, RerunSink, RerunSpanExporter
+from worldforge_otel.rerun.log_exporter import RerunLogExporter
 
 _LOG = logging.getLogger(__name__)
 DEFAULT_SHUTDOWN_TIMEOUT_MILLIS = 10_000
@@ -47,37 +58,38 @@ class AlreadyConfiguredError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """``BatchSpanProcessor`` settings; ``None`` means ``OTEL_BSP_*``, then the SDK default."""
+
+    max_queue_size: int | None = None
+    schedule_delay_millis: float | None = None
+    max_export_batch_size: int | None = None
+    export_timeout_millis: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Arguments:
     rerun: RerunOptions | None
     service_name: str | None
-    tracer_provider: int | None
-    meter_provider: int | None
+    otlp_endpoint: str | None
+    otlp_protocol: str | None
+    log_level: int | str | None
+    provider_ids: tuple[int | None, int | None, int | None]
     metric_export_interval_millis: float | None
+    batch: BatchOptions
     set_global_providers: bool
 
 
-class _DetachableSpanProcessor(SpanProcessor):
-    """Forwards to a processor until shut down; the host's provider keeps it, but it goes quiet."""
+@dataclass
+class _Parts:
+    """What ``configure()`` attached or created, so the handle can flush and undo exactly that."""
 
-    def __init__(self, processor: SpanProcessor) -> None:
-        self._processor = processor
-        self._active = True
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if self._active:
-            self._processor.on_start(span, parent_context=parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if self._active:
-            self._processor.on_end(span)
-
-    def shutdown(self) -> None:
-        if self._active:
-            self._active = False
-            self._processor.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._processor.force_flush(timeout_millis) if self._active else False
+    span_processors: list[DetachableSpanProcessor] = field(default_factory=list)
+    metric_readers: list[MetricReader] = field(default_factory=list)
+    log_processors: list[DetachableLogProcessor] = field(default_factory=list)
+    owned_providers: list[SdkTracerProvider | SdkMeterProvider | SdkLoggerProvider] = field(default_factory=list)
+    logging_handler: logging.Handler | None = None
+    rerun_span_exporter: RerunSpanExporter | None = None
 
 
 class Telemetry:
@@ -89,18 +101,14 @@ class Telemetry:
         handler: ProviderEventHandler,
         tracer_provider: TracerProvider,
         meter_provider: MeterProvider,
-        span_processor: _DetachableSpanProcessor | None,
-        metric_reader: MetricReader | None,
-        span_exporter: RerunSpanExporter | None,
-        owned_providers: tuple[SdkTracerProvider | SdkMeterProvider, ...],
+        logger_provider: Any,
+        parts: _Parts,
     ) -> None:
         self.handler = handler
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
-        self._span_processor = span_processor
-        self._metric_reader = metric_reader
-        self._span_exporter = span_exporter
-        self._owned_providers = owned_providers
+        self.logger_provider = logger_provider
+        self._parts = parts
         self._lock = threading.Lock()
         self.is_shut_down = False
 
@@ -110,8 +118,9 @@ class Telemetry:
 
     @property
     def rerun_sink(self) -> RerunSink | None:
-        """The Rerun sink, when Rerun export is on."""
-        return self._span_exporter.sink if self._span_exporter is not None else None
+        """The Rerun sink spans go to (ours, or the one attached by ``OTEL_TRACES_EXPORTER=rerun``)."""
+        exporter = self._parts.rerun_span_exporter
+        return exporter.sink if exporter is not None else None
 
     @property
     def recording_path(self) -> Path | None:
@@ -127,36 +136,45 @@ class Telemetry:
     @property
     def spans_exported(self) -> int:
         """Spans written to Rerun so far."""
-        return self._span_exporter.spans_exported if self._span_exporter is not None else 0
+        exporter = self._parts.rerun_span_exporter
+        return exporter.spans_exported if exporter is not None else 0
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything pending now; True when every part flushed in time."""
-        ok = True
-        if self._span_processor is not None:
-            ok = self._span_processor.force_flush(timeout_millis) and ok
-        if self._metric_reader is not None:
-            ok = self._metric_reader.force_flush(timeout_millis) and ok
+        flushes: list[Callable[[], bool]] = [
+            *(lambda p=p: p.force_flush(timeout_millis) for p in self._parts.span_processors),
+            *(lambda r=r: r.force_flush(timeout_millis) for r in self._parts.metric_readers),
+            *(lambda p=p: p.force_flush(timeout_millis) for p in self._parts.log_processors),
+        ]
+        ok = all([flush() for flush in flushes])
         sink = self.rerun_sink
         if sink is not None:
             ok = sink.flush(timeout_millis / 1000.0) and ok
         return ok
 
     def shutdown(self, timeout_millis: int = DEFAULT_SHUTDOWN_TIMEOUT_MILLIS) -> None:
-        """Flush, detach from the host's providers and close the recording; idempotent."""
+        """Flush, detach from the host's providers and close what was opened here; idempotent."""
         with self._lock:
             if self.is_shut_down:
                 return
             self.is_shut_down = True
+        parts = self._parts
         self.handler.enabled = False
-        owns_meter_provider = self.meter_provider in self._owned_providers
-        if self._metric_reader is not None and not owns_meter_provider:
-            if isinstance(self.meter_provider, SdkMeterProvider):
-                self.meter_provider.remove_metric_reader(self._metric_reader)  # also shuts it down
-            else:
-                self._metric_reader.shutdown(timeout_millis=timeout_millis)
-        if self._span_processor is not None:
-            self._span_processor.shutdown()
-        for provider in self._owned_providers:
+        if parts.logging_handler is not None:
+            remove_logging_handler(parts.logging_handler)
+        owned = {id(provider) for provider in parts.owned_providers}
+        if id(self.meter_provider) not in owned:
+            for reader in parts.metric_readers:
+                if isinstance(self.meter_provider, SdkMeterProvider):
+                    reader.force_flush(timeout_millis)  # removal unhooks collection before its final export
+                    self.meter_provider.remove_metric_reader(reader)
+                else:
+                    reader.shutdown(timeout_millis=timeout_millis)
+        for span_processor in parts.span_processors:
+            span_processor.shutdown()
+        for log_processor in parts.log_processors:
+            log_processor.shutdown()
+        for provider in parts.owned_providers:
             provider.shutdown()
 
 
@@ -164,24 +182,37 @@ _STATE_LOCK = threading.Lock()
 _ACTIVE: tuple[_Arguments, Telemetry] | None = None
 
 
-def configure(
+def configure(  # one keyword per documented setting
     *,
     rerun: RerunOptions | bool = True,
     service_name: str | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str | None = None,
+    log_level: int | str | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    logger_provider: Any = None,
     metric_export_interval_millis: float | None = None,
+    batch: BatchOptions | None = None,
     set_global_providers: bool = True,
 ) -> Telemetry:
-    """Set up WorldForge -> OpenTelemetry (-> Rerun) and return the handle.
+    """Set up WorldForge -> OpenTelemetry (-> Rerun, -> OTLP) and return the handle.
 
     Args:
-        rerun: ``True`` for the default ``.rrd`` file, :class:`RerunOptions` to choose destinations,
-            ``False`` for OpenTelemetry only.
+        rerun: ``True`` for Rerun with ``OTEL_EXPORTER_RERUN_*`` settings (default: a ``.rrd`` file),
+            :class:`RerunOptions` to choose destinations in code, ``False`` for no Rerun.
         service_name: ``service.name`` of providers created here (``OTEL_SERVICE_NAME`` otherwise).
+        otlp_endpoint: Also send everything over OTLP, e.g. ``http://127.0.0.1:4317`` (Jaeger, a collector).
+            When omitted and ``configure()`` creates the providers, ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``.
+        otlp_protocol: ``grpc`` or ``http/protobuf``; default ``OTEL_EXPORTER_OTLP_PROTOCOL``, else gRPC on
+            port 4317 and HTTP elsewhere.
+        log_level: Send Python ``logging`` records at this level and above through OTel logs (to Rerun and
+            OTLP); lowers the root logger's level to it if needed. ``None`` leaves ``logging`` alone.
         tracer_provider: Provider to attach to; the global one when omitted.
         meter_provider: Provider to attach to; the global one when omitted.
-        metric_export_interval_millis: How often metrics go to Rerun (``OTEL_METRIC_EXPORT_INTERVAL``).
+        logger_provider: Provider to attach to; the global one when omitted.
+        metric_export_interval_millis: How often metrics are exported (``OTEL_METRIC_EXPORT_INTERVAL``).
+        batch: Span batching (``OTEL_BSP_*``).
         set_global_providers: Register providers created here as the OTel globals.
 
     Returns:
@@ -193,12 +224,15 @@ def configure(
     global _ACTIVE  # noqa: PLW0603
     options = RerunOptions() if rerun is True else (rerun or None)
     arguments = _Arguments(
-        options,
-        service_name,
-        id(tracer_provider) if tracer_provider is not None else None,
-        id(meter_provider) if meter_provider is not None else None,
-        metric_export_interval_millis,
-        set_global_providers,
+        rerun=options,
+        service_name=service_name,
+        otlp_endpoint=otlp_endpoint,
+        otlp_protocol=otlp_protocol,
+        log_level=log_level,
+        provider_ids=(_id(tracer_provider), _id(meter_provider), _id(logger_provider)),
+        metric_export_interval_millis=metric_export_interval_millis,
+        batch=batch or BatchOptions(),
+        set_global_providers=set_global_providers,
     )
     with _STATE_LOCK:
         if _ACTIVE is not None and not _ACTIVE[1].is_shut_down:
@@ -209,77 +243,188 @@ def configure(
                 "worldforge_otel.configure() was already called with different arguments; call "
                 ".shutdown() on the first handle before configuring again"
             )
-        telemetry = _build(arguments, tracer_provider, meter_provider)
+        if _env.sdk_disabled():
+            _LOG.info("worldforge_otel: OTEL_SDK_DISABLED=true; configure() records nothing")
+            telemetry = _disabled()
+        else:
+            telemetry = _Builder(arguments).build(tracer_provider, meter_provider, logger_provider)
         _ACTIVE = (arguments, telemetry)
         return telemetry
 
 
-def _build(
-    arguments: _Arguments, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
-) -> Telemetry:
-    resource = Resource.create({SERVICE_NAME: arguments.service_name} if arguments.service_name else {})
-    owned: list[SdkTracerProvider | SdkMeterProvider] = []
-    options = arguments.rerun
+def _id(provider: object) -> int | None:
+    return id(provider) if provider is not None else None
 
-    tracer_provider = tracer_provider or trace.get_tracer_provider()
-    if isinstance(tracer_provider, trace.ProxyTracerProvider):
-        tracer_provider = SdkTracerProvider(resource=resource)
-        owned.append(tracer_provider)
-        if arguments.set_global_providers:
-            trace.set_tracer_provider(tracer_provider)
-    span_exporter = RerunSpanExporter(options=options) if options is not None else None
-    span_processor = None
-    if span_exporter is not None:
-        if isinstance(tracer_provider, SdkTracerProvider):
-            span_processor = _DetachableSpanProcessor(BatchSpanProcessor(span_exporter))
-            tracer_provider.add_span_processor(span_processor)
-        else:
-            _LOG.warning(
-                "worldforge_otel: the TracerProvider %s is not an OpenTelemetry SDK provider, so spans cannot "
-                "also go to Rerun; pass tracer_provider=opentelemetry.sdk.trace.TracerProvider(...)",
-                type(tracer_provider).__name__,
-            )
-            span_exporter.shutdown()
-            span_exporter = None
 
-    metric_reader = None
-    if options is not None:
-        metric_reader = PeriodicExportingMetricReader(
-            RerunMetricExporter(options=options),
-            export_interval_millis=arguments.metric_export_interval_millis,
-        )
-    meter_provider = meter_provider or metrics.get_meter_provider()
-    if isinstance(meter_provider, SdkMeterProvider):
-        if metric_reader is not None:
-            meter_provider.add_metric_reader(metric_reader)  # SDK >= 1.36
-    elif _is_proxy_meter_provider(meter_provider):
-        meter_provider = SdkMeterProvider(
-            resource=resource, metric_readers=[metric_reader] if metric_reader is not None else []
-        )
-        owned.append(meter_provider)
-        if arguments.set_global_providers:
-            metrics.set_meter_provider(meter_provider)
-    elif metric_reader is not None:
-        _LOG.warning(
-            "worldforge_otel: the MeterProvider %s is not an OpenTelemetry SDK provider, so metrics cannot "
-            "also go to Rerun; pass meter_provider=opentelemetry.sdk.metrics.MeterProvider(...)",
-            type(meter_provider).__name__,
-        )
-        metric_reader.shutdown()
-        metric_reader = None
-
-    handler = ProviderEventHandler(tracer_provider=tracer_provider, meter_provider=meter_provider)
+def _disabled() -> Telemetry:
+    handler = ProviderEventHandler(
+        tracer_provider=trace.NoOpTracerProvider(), meter_provider=metrics.NoOpMeterProvider()
+    )
+    handler.enabled = False
     return Telemetry(
         handler=handler,
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        span_processor=span_processor,
-        metric_reader=metric_reader,
-        span_exporter=span_exporter,
-        owned_providers=tuple(owned),
+        tracer_provider=trace.NoOpTracerProvider(),
+        meter_provider=metrics.NoOpMeterProvider(),
+        logger_provider=_logs.NoOpLoggerProvider(),
+        parts=_Parts(),
     )
 
 
-def _is_proxy_meter_provider(provider: MeterProvider) -> bool:
-    # The API's placeholder before any provider is set (a private class, so matched by name).
-    return type(provider).__name__ in {"_ProxyMeterProvider", "ProxyMeterProvider", "NoOpMeterProvider"}
+class _Builder:
+    """Builds one :class:`Telemetry`: providers first, then exporters attached to them."""
+
+    def __init__(self, arguments: _Arguments) -> None:
+        self.arguments = arguments
+        name = arguments.service_name
+        self.resource = Resource.create({SERVICE_NAME: name} if name else {})
+        self.parts = _Parts()
+
+    def build(self, tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> Telemetry:
+        arguments = self.arguments
+        tracer_provider = self._provider(
+            tracer_provider, trace.get_tracer_provider(), SdkTracerProvider, trace.set_tracer_provider
+        )
+        meter_provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        wants_logs = arguments.log_level is not None
+        logger_provider = self._provider(
+            logger_provider,
+            _logs.get_logger_provider(),
+            SdkLoggerProvider,
+            _logs.set_logger_provider,
+            create=wants_logs,
+        )
+        owns_tracing = any(p is tracer_provider for p in self.parts.owned_providers)
+        target = otlp.resolve_target(arguments.otlp_endpoint, arguments.otlp_protocol, use_environment=owns_tracing)
+        otlp_exporters = otlp.build_exporters(target) if target is not None else None
+
+        self._attach_spans(tracer_provider, otlp_exporters)
+        meter_provider = self._attach_metrics(meter_provider, otlp_exporters)
+        self._attach_logs(logger_provider, otlp_exporters)
+        if arguments.log_level is not None and isinstance(logger_provider, SdkLoggerProvider):
+            self.parts.logging_handler = install_logging_handler(logger_provider, arguments.log_level)
+        handler = ProviderEventHandler(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        return Telemetry(
+            handler=handler,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            logger_provider=logger_provider,
+            parts=self.parts,
+        )
+
+    def _provider(
+        self,
+        given: Any,
+        global_one: Any,
+        sdk_type: Callable[..., Any],
+        set_global: Callable[[Any], None],
+        *,
+        create: bool = True,
+    ) -> Any:
+        provider = given if given is not None else global_one
+        if is_placeholder(provider) and create:
+            provider = sdk_type(resource=self.resource)
+            self.parts.owned_providers.append(provider)
+            if self.arguments.set_global_providers:
+                set_global(provider)
+        return provider
+
+    def _attach_spans(self, provider: Any, otlp_exporters: dict[str, Any] | None) -> None:
+        exporters: list[Any] = []
+        options = self.arguments.rerun
+        if options is not None:
+            attached = find_attached(provider, RerunSpanExporter)
+            if attached is not None:
+                _LOG.info("worldforge_otel: a RerunSpanExporter is already attached (OTEL_TRACES_EXPORTER=rerun?)")
+                self.parts.rerun_span_exporter = attached
+            else:
+                self.parts.rerun_span_exporter = RerunSpanExporter(options=options)
+                exporters.append(self.parts.rerun_span_exporter)
+        if otlp_exporters is not None:
+            exporters.append(otlp_exporters["traces"])
+        if not exporters:
+            return
+        if not isinstance(provider, SdkTracerProvider):
+            _cannot_attach("TracerProvider", provider, "tracer_provider=opentelemetry.sdk.trace.TracerProvider(...)")
+            for exporter in exporters:
+                exporter.shutdown()
+            self.parts.rerun_span_exporter = None
+            return
+        for exporter in exporters:
+            processor = DetachableSpanProcessor(_batch_span_processor(exporter, self.arguments.batch))
+            provider.add_span_processor(processor)
+            self.parts.span_processors.append(processor)
+
+    def _attach_metrics(self, provider: Any, otlp_exporters: dict[str, Any] | None) -> Any:
+        """Attach metric readers; returns the provider (created here, with the readers, if there was none)."""
+        exporters: list[Any] = []
+        if self.arguments.rerun is not None and find_attached(provider, RerunMetricExporter) is None:
+            exporters.append(RerunMetricExporter(options=self.arguments.rerun))
+        if otlp_exporters is not None:
+            exporters.append(otlp_exporters["metrics"])
+        interval = self.arguments.metric_export_interval_millis
+        readers = [PeriodicExportingMetricReader(exporter, export_interval_millis=interval) for exporter in exporters]
+        self.parts.metric_readers.extend(readers)
+        if is_placeholder(provider):
+            # Readers given at creation are shut down (with a final export) by the provider's own shutdown().
+            provider = SdkMeterProvider(resource=self.resource, metric_readers=readers)
+            self.parts.owned_providers.append(provider)
+            if self.arguments.set_global_providers:
+                metrics.set_meter_provider(provider)
+        elif not isinstance(provider, SdkMeterProvider):
+            if readers:
+                _cannot_attach("MeterProvider", provider, "meter_provider=opentelemetry.sdk.metrics.MeterProvider(...)")
+            for reader in readers:
+                reader.shutdown()
+            self.parts.metric_readers.clear()
+        else:
+            for reader in readers:
+                provider.add_metric_reader(reader)  # SDK >= 1.36
+        return provider
+
+    def _attach_logs(self, provider: Any, otlp_exporters: dict[str, Any] | None) -> None:
+        if is_placeholder(provider):
+            return  # nobody logs through OTel and log_level was not given: nothing to attach to
+        exporters: list[Any] = []
+        if self.arguments.rerun is not None and find_attached(provider, RerunLogExporter) is None:
+            exporters.append(RerunLogExporter(options=self.arguments.rerun))
+        if otlp_exporters is not None:
+            exporters.append(otlp_exporters["logs"])
+        if not exporters:
+            return
+        if not isinstance(provider, SdkLoggerProvider):
+            _cannot_attach("LoggerProvider", provider, "logger_provider=opentelemetry.sdk._logs.LoggerProvider(...)")
+            for exporter in exporters:
+                exporter.shutdown()
+            return
+        for exporter in exporters:
+            processor = DetachableLogProcessor(BatchLogRecordProcessor(exporter))
+            provider.add_log_record_processor(processor)  # type: ignore[arg-type]  # duck-typed processor
+            self.parts.log_processors.append(processor)
+
+
+SDK_BATCH_DEFAULTS = BatchOptions(
+    max_queue_size=2048, schedule_delay_millis=5000, max_export_batch_size=512, export_timeout_millis=30_000
+)
+
+
+def _batch_span_processor(exporter: Any, batch: BatchOptions) -> BatchSpanProcessor:
+    try:
+        return BatchSpanProcessor(exporter, **dataclasses.asdict(batch))
+    except ValueError as error:  # e.g. OTEL_BSP_MAX_EXPORT_BATCH_SIZE > OTEL_BSP_MAX_QUEUE_SIZE
+        _LOG.error(
+            "worldforge_otel: the span batch settings are invalid (%s); fix OTEL_BSP_* or configure(batch=...). "
+            "Using the SDK defaults %s.",
+            error,
+            SDK_BATCH_DEFAULTS,
+        )
+        return BatchSpanProcessor(exporter, **dataclasses.asdict(SDK_BATCH_DEFAULTS))
+
+
+def _cannot_attach(kind: str, provider: object, fix: str) -> None:
+    _LOG.warning(
+        "worldforge_otel: the %s %s is not an OpenTelemetry SDK provider, so nothing can be attached to it "
+        "(Rerun/OTLP get nothing from it); register an SDK provider or pass %s",
+        kind,
+        type(provider).__name__,
+        fix,
+    )

@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, ge
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.events import EventRecord
 from worldforge_otel.instrumentation import semconv
+from worldforge_otel.instrumentation.attribute_limits import AttributeLimiter, attribute_length_limit
 from worldforge_otel.instrumentation.metrics import ProviderMetrics
 from worldforge_otel.instrumentation.span_attributes import span_attributes
 from worldforge_otel.instrumentation.trace_context import parent_context, run_id
@@ -50,9 +51,10 @@ class ProviderEventHandler:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        self._tracer = (tracer_provider or get_tracer_provider()).get_tracer(
-            semconv.INSTRUMENTATION_SCOPE, __version__
-        )
+        tracer_provider = tracer_provider or get_tracer_provider()
+        self._tracer = tracer_provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
+        limit = attribute_length_limit(tracer_provider)
+        self._limiter = AttributeLimiter(limit) if limit is not None else None
         self._metrics = ProviderMetrics(meter_provider)
         self._errors = ThrottledLog(_LOG)
         self._lock = threading.Lock()
@@ -83,11 +85,14 @@ class ProviderEventHandler:
     def _record(self, record: EventRecord) -> None:
         end_ns = time.time_ns()
         duration_ns = int(record.duration_ms * 1_000_000) if record.duration_ms is not None else 0
+        attributes = span_attributes(record, run_id=run_id(record.metadata))
+        if self._limiter is not None:
+            self._limiter.apply(attributes)
         span = self._tracer.start_span(
             semconv.span_name(record.operation, record.provider),
             context=parent_context(record.metadata),
             kind=SpanKind.CLIENT,
-            attributes=span_attributes(record, run_id=run_id(record.metadata)),
+            attributes=attributes,
             start_time=end_ns - duration_ns,
         )
         if record.phase == "failure":

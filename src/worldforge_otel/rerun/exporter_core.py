@@ -9,13 +9,31 @@ from collections.abc import Callable
 
 from opentelemetry import context as otel_context
 
+from worldforge_otel import _env
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.layout import self_path
-from worldforge_otel.rerun.sinks import RerunOptions, RerunSink, shared_sink
+from worldforge_otel.rerun.options import RerunOptions
+from worldforge_otel.rerun.sinks import RerunSink, shared_sink
 
 _LOG = logging.getLogger(__name__)
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+
+
+class CoreBackedExporter:
+    """What every Rerun exporter exposes about its :class:`ExportCore`."""
+
+    _core: ExportCore
+
+    @property
+    def sink(self) -> RerunSink:
+        """The sink this exporter writes to."""
+        return self._core.sink
+
+    @property
+    def is_shut_down(self) -> bool:
+        """Whether ``shutdown()`` was called."""
+        return self._core.is_shut_down
 
 
 class ExportCore:
@@ -32,6 +50,9 @@ class ExportCore:
             raise ValueError("pass either sink= or options=, not both (a sink already has its options)")
         self.signal = signal
         self._owns_sink = sink is None
+        if sink is None and _env.sdk_disabled():
+            _LOG.info("worldforge_otel: OTEL_SDK_DISABLED=true, so the Rerun %s exporter records nothing", signal)
+            sink = RerunSink(options, connect=False)
         self.sink = sink if sink is not None else shared_sink(options)
         self._lock = threading.Lock()
         self._shutdown = False
@@ -75,6 +96,11 @@ class ExportCore:
         health.scalar(self_path(f"{self.signal}_export_latency_ms"), latency_ms, time_ns=now)
         self.sink.write(health)
 
+    @property
+    def is_shut_down(self) -> bool:
+        """Whether ``shutdown()`` was called."""
+        return self._shutdown
+
     def force_flush(self, timeout_millis: float) -> bool:
         """Flush the sink within the timeout."""
         if self._shutdown:
@@ -92,4 +118,4 @@ class ExportCore:
         if self._owns_sink:
             self.sink.release(timeout_secs)
         else:
-            self.sink.flush(timeout_secs if timeout_secs is not None else self.sink.options.shutdown_timeout_secs)
+            self.sink.flush(timeout_secs if timeout_secs is not None else self.sink.options.timeout_secs)

@@ -8,6 +8,7 @@
 | ``otel/spans/<service>/<span name>/log`` | TextLog for every other span |
 | ``otel/spans/<service>/<span name>/duration_ms`` | Scalars, that span's duration |
 | ``otel/metrics/<service>/<metric>/<key=value>...`` | Scalars per metric and attribute set |
+| ``otel/logs/<service>/<logger>`` | TextLog, one line per OTel log record (Python ``logging`` included) |
 | ``otel/_self/<counter>`` | the exporter's own health |
 
 Timelines: ``worldforge_event`` (sequence of provider events) and ``worldforge_time`` (wall clock, from
@@ -25,6 +26,7 @@ TIME_TIMELINE: Final = "worldforge_time"
 EVENTS_ROOT: Final = "worldforge/events"
 SPANS_ROOT: Final = "otel/spans"
 METRICS_ROOT: Final = "otel/metrics"
+LOGS_ROOT: Final = "otel/logs"
 SELF_ROOT: Final = "otel/_self"
 
 MAX_PART_CHARS: Final = 96
@@ -53,6 +55,11 @@ def metric_path(service: str, metric_name: str, attributes: dict[str, str]) -> s
     """Path of one metric stream: one ``key=value`` segment per attribute, sorted by key."""
     parts = [f"{path_part(key.rsplit('.', 1)[-1])}={path_part(value)}" for key, value in sorted(attributes.items())]
     return "/".join([METRICS_ROOT, path_part(service), path_part(metric_name), *parts])
+
+
+def log_path(service: str, logger_name: str) -> str:
+    """Path of the TextLog of one logger (the log record's instrumentation scope) of one service."""
+    return f"{LOGS_ROOT}/{path_part(service)}/{path_part(logger_name)}"
 
 
 def self_path(counter: str) -> str:

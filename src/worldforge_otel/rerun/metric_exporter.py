@@ -29,19 +29,21 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.view import Aggregation
 
 from worldforge_otel.rerun.columns import ColumnBatch
-from worldforge_otel.rerun.exporter_core import ExportCore
+from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import metric_path
-from worldforge_otel.rerun.sinks import RerunOptions, RerunSink
+from worldforge_otel.rerun.options import RerunOptions
+from worldforge_otel.rerun.sinks import RerunSink
 from worldforge_otel.rerun.span_exporter import UNKNOWN_SERVICE
 from worldforge_otel.sanitize import clean_text
 
 
-class RerunMetricExporter(MetricExporter):
+class RerunMetricExporter(CoreBackedExporter, MetricExporter):
     """Writes metric data points into a Rerun recording. Use it behind a ``PeriodicExportingMetricReader``.
 
     Args:
         sink: A :class:`RerunSink` you own; mutually exclusive with ``options``.
-        options: Destinations for the process-wide shared sink; defaults to a timestamped ``.rrd`` file.
+        options: Destinations of the process-wide shared sink; ``None`` fields come from ``OTEL_EXPORTER_RERUN_*``,
+            then the defaults (a timestamped ``.rrd`` file). Built with no arguments, as the SDK does.
         preferred_temporality: Passed to ``MetricExporter``.
         preferred_aggregation: Passed to ``MetricExporter``.
     """
@@ -58,11 +60,6 @@ class RerunMetricExporter(MetricExporter):
             preferred_temporality=preferred_temporality, preferred_aggregation=preferred_aggregation
         )
         self._core = ExportCore("metrics", sink=sink, options=options)
-
-    @property
-    def sink(self) -> RerunSink:
-        """The sink this exporter writes to."""
-        return self._core.sink
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any

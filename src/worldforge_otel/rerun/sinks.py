@@ -16,67 +16,37 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from worldforge_otel import _env
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
 from worldforge_otel.rerun.layout import EVENT_TIMELINE, TIME_TIMELINE
+from worldforge_otel.rerun.options import (
+    DEFAULT_APPLICATION_ID,
+    RerunOptions,
+    default_save_path,
+    resolve_options,
+    writable_file_problem,
+)
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_DIRECTORY: Final = Path(".worldforge/rerun")
-DEFAULT_APPLICATION_ID: Final = "worldforge"
-DEFAULT_SHUTDOWN_TIMEOUT_SECS: Final = 5.0
 DEFAULT_VIEWER_PORT: Final = 9876
-_URL_SCHEMES: Final = ("rerun://", "rerun+http://", "rerun+https://")
 _INSTALL_HINT: Final = "install it with: pip install 'worldforge-otel[rerun]'"
-
-
-@dataclass(frozen=True, slots=True)
-class RerunOptions:
-    """Where a recording goes. With no destination at all, a timestamped file is written.
-
-    Args:
-        save_path: ``.rrd`` file to write.
-        spawn: Start a Rerun viewer and stream to it.
-        connect_url: Stream to a running viewer, e.g. ``rerun+http://127.0.0.1:9876/proxy``.
-        serve_grpc_port: Serve the recording on this port for viewers to connect to.
-        application_id: Rerun application id (recordings with the same id share a blueprint).
-        recording_id: Rerun recording id; processes sharing one merge into one recording in the viewer.
-        shutdown_timeout_secs: Upper bound on flushing and closing at shutdown.
-    """
-
-    save_path: str | os.PathLike[str] | None = None
-    spawn: bool = False
-    connect_url: str | None = None
-    serve_grpc_port: int | None = None
-    application_id: str = DEFAULT_APPLICATION_ID
-    recording_id: str | None = None
-    shutdown_timeout_secs: float = DEFAULT_SHUTDOWN_TIMEOUT_SECS
-
-    @property
-    def has_destination(self) -> bool:
-        """Whether any destination was chosen explicitly."""
-        return bool(self.save_path or self.spawn or self.connect_url or self.serve_grpc_port)
-
-
-def default_save_path() -> Path:
-    """A new timestamped file name under ``.worldforge/rerun/``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return DEFAULT_DIRECTORY / f"worldforge-otel-{stamp}-{os.getpid()}.rrd"
 
 
 class RerunSink:
     """Owns one ``RecordingStream`` and writes column batches to it; thread-safe.
 
     Args:
-        options: Destinations and ids; see :class:`RerunOptions`.
+        options: Destinations and ids; ``None`` fields come from ``OTEL_EXPORTER_RERUN_*`` (see :class:`RerunOptions`).
+        connect: False makes a disabled sink that opens nothing (used when ``OTEL_SDK_DISABLED=true``).
     """
 
-    def __init__(self, options: RerunOptions | None = None) -> None:
-        self.options = options or RerunOptions()
+    def __init__(self, options: RerunOptions | None = None, *, connect: bool = True) -> None:
+        self.options = resolve_options(options)
         self.save_path: Path | None = None
         self.server_url: str | None = None
         self._lock = threading.Lock()
@@ -86,7 +56,8 @@ class RerunSink:
         self._rr: Any = None
         self._recording: Any = None
         self._users = 0
-        self._open()
+        if connect:
+            self._open()
         _ALL_SINKS.add(self)
 
     @property
@@ -139,7 +110,7 @@ class RerunSink:
         _forget_shared(self)
         if recording is None:
             return True
-        deadline = self.options.shutdown_timeout_secs if timeout_secs is None else timeout_secs
+        deadline = self.options.timeout_secs if timeout_secs is None else timeout_secs
 
         def close_recording() -> None:
             _flush(recording, deadline)
@@ -195,29 +166,24 @@ class RerunSink:
         sinks: list[Any] = []
         save_path = options.save_path
         if options.connect_url is not None:
-            if options.connect_url.startswith(_URL_SCHEMES):
-                sinks.append(rr.GrpcSink(options.connect_url))
-            else:
-                _LOG.error(
-                    "worldforge_otel: connect_url %r is not a Rerun URL; use rerun+http://HOST:PORT/proxy "
-                    "(e.g. rerun+http://127.0.0.1:9876/proxy). Writing to a file instead.",
-                    options.connect_url,
-                )
+            try:
+                sinks.append(rr.GrpcSink(_env.parse_rerun_url(options.connect_url)))
+            except _env.BadValueError as error:
+                _env.report_bad_value("connect_url", options.connect_url, str(error), "writing to a file instead")
                 save_path = save_path or default_save_path()
         if options.spawn:
             rr.spawn(port=DEFAULT_VIEWER_PORT, connect=False, recording=recording)
             sinks.append(rr.GrpcSink(f"rerun+http://127.0.0.1:{DEFAULT_VIEWER_PORT}/proxy"))
         if options.serve_grpc_port is not None:
-            port = options.serve_grpc_port
-            if isinstance(port, int) and 0 < port < 65536:
-                sinks.extend(self._server_sink(rr, recording, port, others=bool(sinks or save_path)))
-            else:
-                _LOG.error(
-                    "worldforge_otel: serve_grpc_port %r is not a TCP port; use a number from 1 to 65535. "
-                    "Writing to a file instead.",
-                    port,
+            try:
+                port = _env.parse_port(str(options.serve_grpc_port))
+            except _env.BadValueError as error:
+                _env.report_bad_value(
+                    "serve_grpc_port", str(options.serve_grpc_port), str(error), "writing to a file instead"
                 )
                 save_path = save_path or default_save_path()
+            else:
+                sinks.extend(self._server_sink(rr, recording, port, others=bool(sinks or save_path)))
         if not sinks and not save_path and self.server_url is None:
             save_path = default_save_path()
         if save_path:
@@ -228,16 +194,13 @@ class RerunSink:
 
     def _file_sink(self, rr: Any, path: Path) -> Any:
         for candidate in (path, default_save_path()):
-            try:
-                candidate.parent.mkdir(parents=True, exist_ok=True)
-                with candidate.open("ab"):
-                    pass
-            except OSError as error:
+            problem = writable_file_problem(candidate)
+            if problem is not None:
                 _LOG.error(
                     "worldforge_otel: cannot write the Rerun recording to %s (%s); choose a writable "
-                    "save_path / --rerun-output.%s",
+                    "save_path / --rerun-output / OTEL_EXPORTER_RERUN_SAVE_PATH.%s",
                     candidate,
-                    error.strerror or error,
+                    problem,
                     " Trying the default location." if candidate == path else " Nothing is written to a file.",
                 )
                 continue
@@ -346,7 +309,7 @@ def shared_sink(options: RerunOptions | None = None) -> RerunSink:
     Options without a destination get one default file per process, so exporters built separately
     (as the OTel SDK builds them from environment variables) still share one recording.
     """
-    options = options or RerunOptions()
+    options = resolve_options(options)
     with _SHARED_LOCK:
         sink = _SHARED.get(options)
         if sink is None or not sink.enabled:

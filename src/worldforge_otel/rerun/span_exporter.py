@@ -26,9 +26,10 @@ from opentelemetry.util.types import AttributeValue
 
 from worldforge_otel.instrumentation import semconv
 from worldforge_otel.rerun.columns import ColumnBatch
-from worldforge_otel.rerun.exporter_core import ExportCore
+from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import event_level, event_path, span_path
-from worldforge_otel.rerun.sinks import RerunOptions, RerunSink
+from worldforge_otel.rerun.options import RerunOptions
+from worldforge_otel.rerun.sinks import RerunSink
 from worldforge_otel.sanitize import JSONValue, clean_text, sanitize_value
 
 UNKNOWN_SERVICE = "unknown_service"
@@ -49,21 +50,17 @@ _EVENT_FIELDS = {
 }
 
 
-class RerunSpanExporter(SpanExporter):
+class RerunSpanExporter(CoreBackedExporter, SpanExporter):
     """Writes finished spans into a Rerun recording. Use it behind a ``BatchSpanProcessor``.
 
     Args:
         sink: A :class:`RerunSink` you own (e.g. shared with other exporters); mutually exclusive with options.
-        options: Destinations for the process-wide shared sink; defaults to a timestamped ``.rrd`` file.
+        options: Destinations of the process-wide shared sink; ``None`` fields come from ``OTEL_EXPORTER_RERUN_*``,
+            then the defaults (a timestamped ``.rrd`` file). Built with no arguments, as the SDK does.
     """
 
     def __init__(self, *, sink: RerunSink | None = None, options: RerunOptions | None = None) -> None:
         self._core = ExportCore("spans", sink=sink, options=options)
-
-    @property
-    def sink(self) -> RerunSink:
-        """The sink this exporter writes to."""
-        return self._core.sink
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Translate and write ``spans``; returns FAILURE instead of raising."""

@@ -1,0 +1,114 @@
+"""Attaching to a host's SDK providers: detachable processors, and finding exporters already attached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+# Where the SDK keeps processors, readers and exporters (private names, read defensively: if they move,
+# finding attached exporters finds nothing and configure() adds its own).
+_CHILD_ATTRIBUTES: Final = (
+    "_active_span_processor",
+    "_span_processors",
+    "_batch_processor",
+    "_metric_readers",
+    "_measurement_consumer",
+    "_reader_storages",
+    "_multi_log_record_processor",
+    "_log_record_processors",
+    "_processor",
+    "_exporter",
+    "span_exporter",
+)
+_MAX_DEPTH: Final = 6
+
+
+def attached_objects(provider: object) -> Iterator[object]:
+    """Every processor, reader and exporter reachable from an SDK provider."""
+    stack: list[tuple[object, int]] = [(provider, 0)]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen or depth > _MAX_DEPTH:
+            continue
+        seen.add(id(node))
+        if depth:
+            yield node
+        for name in _CHILD_ATTRIBUTES:
+            child = getattr(node, name, None)
+            if child is None or isinstance(child, str | bytes):
+                continue
+            children = tuple(child) if isinstance(child, list | tuple | dict) else (child,)  # dict: its keys
+            stack.extend((item, depth + 1) for item in children)
+
+
+def find_attached(provider: object, kind: type) -> Any:
+    """The first ``kind`` instance attached to ``provider`` that is not shut down, or None."""
+    for node in attached_objects(provider):
+        if isinstance(node, kind) and not getattr(node, "is_shut_down", False):
+            return node
+    return None
+
+
+class DetachableSpanProcessor(SpanProcessor):
+    """Forwards to a processor until shut down; the host's provider keeps it, but it goes quiet."""
+
+    def __init__(self, processor: SpanProcessor) -> None:
+        self._processor = processor
+        self._active = True
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if self._active:
+            self._processor.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._active:
+            self._processor.on_end(span)
+
+    def shutdown(self) -> None:
+        if self._active:
+            self._active = False
+            self._processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._processor.force_flush(timeout_millis) if self._active else False
+
+
+class DetachableLogProcessor:
+    """The log-record twin of :class:`DetachableSpanProcessor` (LoggerProvider has no way to remove one)."""
+
+    def __init__(self, processor: Any) -> None:
+        self._processor = processor
+        self._active = True
+
+    def on_emit(self, log_record: Any) -> None:
+        if self._active:
+            self._processor.on_emit(log_record)
+
+    def emit(self, log_data: Any) -> None:  # opentelemetry-sdk < 1.33 calls emit()
+        if self._active:
+            self._processor.emit(log_data)
+
+    def enabled(self, **kwargs: Any) -> bool:
+        return self._active
+
+    def shutdown(self) -> None:
+        if self._active:
+            self._active = False
+            self._processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return bool(self._processor.force_flush(timeout_millis)) if self._active else False
+
+
+def is_placeholder(provider: object) -> bool:
+    """Whether ``provider`` is the API's stand-in used before any provider is set."""
+    return type(provider).__name__ in {
+        "ProxyTracerProvider",
+        "_ProxyMeterProvider",
+        "ProxyMeterProvider",
+        "ProxyLoggerProvider",
+    }

@@ -1,0 +1,125 @@
+"""``RerunOptions``: where a recording goes, resolved as keyword argument > ``OTEL_EXPORTER_RERUN_*`` > default.
+
+Usage::
+
+    RerunSpanExporter()                                       # everything from the environment
+    RerunSpanExporter(options=RerunOptions(save_path="a.rrd"))  # save_path from code, the rest from the environment
+
+A field left ``None`` is read from its environment variable (:mod:`worldforge_otel.environment_variables`).
+A bad variable is reported once, naming it and the fix, and ignored: with no destination left the
+recording goes to the default file. Resolving never raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TypeVar
+
+from worldforge_otel import _env
+from worldforge_otel import environment_variables as env_names
+
+DEFAULT_DIRECTORY: Final = Path(".worldforge/rerun")
+DEFAULT_APPLICATION_ID: Final = "worldforge"
+DEFAULT_SHUTDOWN_TIMEOUT_SECS: Final = 5.0
+_FALLBACK: Final = "ignoring it (the recording goes to the default file unless another destination is set)"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class RerunOptions:
+    """Where a recording goes; ``None`` fields come from ``OTEL_EXPORTER_RERUN_*``, then the defaults.
+
+    Args:
+        save_path: ``.rrd`` file to write (``OTEL_EXPORTER_RERUN_SAVE_PATH``).
+        spawn: Start a Rerun viewer and stream to it (``OTEL_EXPORTER_RERUN_SPAWN``).
+        connect_url: Stream to a running viewer, e.g. ``rerun+http://127.0.0.1:9876/proxy``
+            (``OTEL_EXPORTER_RERUN_CONNECT_URL``).
+        serve_grpc_port: Serve the recording on this port (``OTEL_EXPORTER_RERUN_SERVE_GRPC_PORT``).
+        application_id: Rerun application id, default ``worldforge`` (``OTEL_EXPORTER_RERUN_APPLICATION_ID``).
+        recording_id: Rerun recording id; processes sharing one merge in the viewer
+            (``OTEL_EXPORTER_RERUN_RECORDING_ID``).
+        shutdown_timeout_secs: Upper bound on flushing and closing, default 5
+            (``OTEL_EXPORTER_RERUN_SHUTDOWN_TIMEOUT``).
+    """
+
+    save_path: str | os.PathLike[str] | None = None
+    spawn: bool | None = None
+    connect_url: str | None = None
+    serve_grpc_port: int | None = None
+    application_id: str | None = None
+    recording_id: str | None = None
+    shutdown_timeout_secs: float | None = None
+
+    @property
+    def has_destination(self) -> bool:
+        """Whether any destination was chosen."""
+        return bool(self.save_path or self.spawn or self.connect_url or self.serve_grpc_port)
+
+    @property
+    def timeout_secs(self) -> float:
+        """``shutdown_timeout_secs`` or its default."""
+        return DEFAULT_SHUTDOWN_TIMEOUT_SECS if self.shutdown_timeout_secs is None else self.shutdown_timeout_secs
+
+
+def resolve_options(options: RerunOptions | None = None, environ: Mapping[str, str] | None = None) -> RerunOptions:
+    """Fill every ``None`` field of ``options`` from the environment, then from the defaults."""
+    given = options or RerunOptions()
+
+    def pick(value: _T | None, variable: str, parse: Callable[[str], _T], default: _T | None = None) -> _T | None:
+        if value is not None:
+            return value
+        from_env = _env.read(variable, parse, consequence=_FALLBACK, environ=environ)
+        return default if from_env is None else from_env
+
+    save_path = pick(
+        Path(given.save_path) if given.save_path else None,
+        env_names.OTEL_EXPORTER_RERUN_SAVE_PATH,
+        _parse_writable_path,
+    )
+    return dataclasses.replace(
+        given,
+        save_path=save_path,
+        spawn=pick(given.spawn, env_names.OTEL_EXPORTER_RERUN_SPAWN, _env.parse_bool, False),
+        connect_url=pick(given.connect_url, env_names.OTEL_EXPORTER_RERUN_CONNECT_URL, _env.parse_rerun_url),
+        serve_grpc_port=pick(given.serve_grpc_port, env_names.OTEL_EXPORTER_RERUN_SERVE_GRPC_PORT, _env.parse_port),
+        application_id=pick(
+            given.application_id, env_names.OTEL_EXPORTER_RERUN_APPLICATION_ID, _env.parse_text, DEFAULT_APPLICATION_ID
+        ),
+        recording_id=pick(given.recording_id, env_names.OTEL_EXPORTER_RERUN_RECORDING_ID, _env.parse_text),
+        shutdown_timeout_secs=pick(
+            given.shutdown_timeout_secs,
+            env_names.OTEL_EXPORTER_RERUN_SHUTDOWN_TIMEOUT,
+            _env.parse_seconds,
+            DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+        ),
+    )
+
+
+def default_save_path() -> Path:
+    """A new timestamped file name under ``.worldforge/rerun/``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return DEFAULT_DIRECTORY / f"worldforge-otel-{stamp}-{os.getpid()}.rrd"
+
+
+def writable_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be written (its directory is created if missing), or None when it can."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def _parse_writable_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    problem = writable_file_problem(path)
+    if problem is not None:
+        raise _env.BadValueError(f"cannot be written ({problem}); set a path in a writable directory")
+    return path
