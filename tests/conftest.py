@@ -118,3 +118,15 @@ def clean_env(monkeypatch):
         if name.startswith(("OTEL_", "ROTEL_")):
             monkeypatch.delenv(name)
     return monkeypatch
+
+
+def recording_ids(path: Path) -> list[tuple[str, str]]:
+    """(application_id, recording_id) of every recording in an .rrd, on rerun-sdk 0.24 and >= 0.25."""
+    import rerun as rr
+
+    if hasattr(rr, "dataframe") and hasattr(rr.dataframe, "load_recording"):
+        recording = rr.dataframe.load_recording(str(path))
+        return [(recording.application_id(), recording.recording_id())]
+    from rerun.chunk import RrdReader
+
+    return [(entry.application_id, entry.recording_id) for entry in RrdReader(str(path)).recordings()]

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import worldforge_otel
-from conftest import entity_paths, needs_rerun, read_rrd
+from conftest import entity_paths, needs_rerun, read_rrd, recording_ids
 from worldforge_otel import BatchOptions, RerunOptions
 from worldforge_otel import environment_variables as names
 from worldforge_otel._providers import attached_objects
@@ -103,17 +103,7 @@ def test_environment_chooses_the_destination_and_ids(tmp_path, clean_env):
     assert exporter.sink.save_path == path
     assert exporter.sink.options.application_id == "env-app"
     exporter.shutdown()
-    import rerun as rr
-
-    if hasattr(rr, "dataframe") and hasattr(rr.dataframe, "load_recording"):
-        recording = rr.dataframe.load_recording(str(path))
-        assert recording.application_id() == "env-app" and recording.recording_id() == "env-recording"
-    else:
-        from rerun.chunk import RrdReader
-
-        (store,) = [entry for entry in RrdReader(str(path)).store_entries()] if hasattr(RrdReader(str(path)),
-                                                                                         "store_entries") else [None]
-        assert store is None or "env-recording" in str(store)
+    assert recording_ids(path) == [("env-app", "env-recording")]
 
 
 @needs_rerun

@@ -63,6 +63,8 @@ class ExportCore:
     def export(self, count: int, translate: Callable[[ColumnBatch], int]) -> bool:
         """Translate ``count`` items with ``translate`` (which returns how many it skipped) and write them."""
         if self._shutdown:
+            with self._lock:
+                self.dropped += count
             _LOG.warning("worldforge_otel: Rerun %s exporter already shut down, ignoring the batch", self.signal)
             return False
         token = otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))
