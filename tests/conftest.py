@@ -130,3 +130,27 @@ def recording_ids(path: Path) -> list[tuple[str, str]]:
     from rerun.chunk import RrdReader
 
     return [(entry.application_id, entry.recording_id) for entry in RrdReader(str(path)).recordings()]
+
+
+@pytest.fixture
+def jaeger():
+    """A Jaeger-shaped OTLP/HTTP backend in this process."""
+    pytest.importorskip("opentelemetry.proto", reason="needs opentelemetry-proto (extra: otlp)")
+    from otlp_backend import JaegerShapedReceiver
+
+    receiver = JaegerShapedReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def collector(jaeger, tmp_path):
+    """A real rotel collector (subprocess) that forwards to the ``jaeger`` receiver."""
+    from otlp_backend import Rotel, rotel_binary
+
+    binary = rotel_binary()
+    if binary is None:
+        pytest.skip("the rotel collector is not installed (pip install rotel)")
+    rotel = Rotel(binary, jaeger.url, tmp_path / "rotel.log")
+    yield rotel
+    rotel.stop()

@@ -33,6 +33,21 @@ def add_rerun_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-rerun", action="store_true", help="OpenTelemetry only; write nothing to Rerun")
 
 
+def add_otlp_argument(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    """``--otlp-endpoint``: send the same spans, metrics and logs to Jaeger or any OTLP collector."""
+    parser.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        default=default,
+        help="also export over OTLP, e.g. http://127.0.0.1:4317 (gRPC) or http://127.0.0.1:4318 (HTTP)",
+    )
+    parser.add_argument(
+        "--otlp-protocol",
+        choices=["grpc", "http/protobuf"],
+        help="OTLP protocol (default: OTEL_EXPORTER_OTLP_PROTOCOL, else HTTP for port 4318, gRPC otherwise)",
+    )
+
+
 def rerun_options(args: argparse.Namespace, *, default_path: Path) -> RerunOptions | None:
     """The RerunOptions the flags ask for (``None`` for ``--no-rerun``)."""
     if args.no_rerun:
@@ -55,6 +70,8 @@ def _demo(args: argparse.Namespace) -> int:
     telemetry = configure(
         rerun=options if options is not None else False,
         service_name=args.service_name,
+        otlp_endpoint=args.otlp_endpoint,
+        otlp_protocol=args.otlp_protocol,
         set_global_providers=False,  # a command owns its providers; nothing global is left behind
     )
     result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider)
@@ -80,6 +97,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"- open it with: rerun {sink.save_path}")
     if options is not None and options.connect_url:
         print(f"- streamed to: {options.connect_url}")
+    if args.otlp_endpoint:
+        print(f"- OTLP: the same spans went to {args.otlp_endpoint}")
     return 0 if stats.events_dropped == 0 else 1
 
 
@@ -91,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run a WorldForge mock flow and record it to Rerun")
     demo.add_argument("--service-name", default="worldforge-otel-demo", help="OTel service.name")
     add_rerun_arguments(demo)
+    add_otlp_argument(demo)
     demo.set_defaults(run=_demo)
     return parser
 

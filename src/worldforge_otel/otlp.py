@@ -1,8 +1,8 @@
 """OTLP exporters next to Rerun: the same spans, metrics and logs to Jaeger or any OpenTelemetry collector.
 
-``configure(otlp_endpoint="http://127.0.0.1:4317")`` uses OTLP/gRPC (port 4317) and
-``configure(otlp_endpoint="http://127.0.0.1:4318")`` OTLP/HTTP (any other port), unless ``otlp_protocol`` or
-``OTEL_EXPORTER_OTLP_PROTOCOL`` says otherwise. The exporters come from ``opentelemetry-exporter-otlp``
+``configure(otlp_endpoint=...)`` sends OTLP/gRPC (the Python distro's default), except to port 4318 or a URL
+with a ``/v1/...`` path, which get OTLP/HTTP; ``otlp_protocol`` or ``OTEL_EXPORTER_OTLP_PROTOCOL`` decide
+otherwise. The exporters come from ``opentelemetry-exporter-otlp``
 (``pip install 'worldforge-otel[otlp]'``); they also honour ``OTEL_EXPORTER_OTLP_HEADERS``, ``..._TIMEOUT`` etc.
 """
 
@@ -21,7 +21,7 @@ _LOG = logging.getLogger(__name__)
 GRPC: Final = "grpc"
 HTTP_PROTOBUF: Final = "http/protobuf"
 PROTOCOLS: Final = (GRPC, HTTP_PROTOBUF)
-GRPC_PORT: Final = 4317
+HTTP_PORT: Final = 4318
 _ENDPOINT_VARIABLES: Final = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _PROTOCOL_VARIABLES: Final = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 _HTTP_PATHS: Final = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
@@ -48,11 +48,11 @@ def resolve_target(endpoint: str | None, protocol: str | None, *, use_environmen
     if endpoint is None:
         return None
     try:
-        port = _check_url(endpoint)
+        port, path = _check_url(endpoint)
     except _env.BadValueError as error:
         _env.report_bad_value(setting, endpoint, str(error), "nothing is sent over OTLP")
         return None
-    chosen = _protocol(protocol, guess=GRPC if port == GRPC_PORT else HTTP_PROTOBUF)
+    chosen = _protocol(protocol, guess=HTTP_PROTOBUF if port == HTTP_PORT or path.startswith("/v1/") else GRPC)
     return OtlpTarget(None if from_environment else endpoint, chosen)
 
 
@@ -83,12 +83,15 @@ def build_exporters(target: OtlpTarget) -> dict[str, Any] | None:
             exporters[signal] = exporter_class()
         elif target.protocol == GRPC:
             exporters[signal] = exporter_class(endpoint=target.endpoint)
+        elif "/v1/" in target.endpoint:  # a full signal URL was given: use it for traces, its base for the rest
+            base = target.endpoint.split("/v1/", 1)[0]
+            exporters[signal] = exporter_class(endpoint=base + _HTTP_PATHS[signal])
         else:
             exporters[signal] = exporter_class(endpoint=target.endpoint.rstrip("/") + _HTTP_PATHS[signal])
     return exporters
 
 
-def _check_url(endpoint: str) -> int | None:
+def _check_url(endpoint: str) -> tuple[int | None, str]:
     try:
         parts = urlsplit(endpoint)
         port = parts.port
@@ -96,7 +99,7 @@ def _check_url(endpoint: str) -> int | None:
         parts, port = None, None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise _env.BadValueError("is not an OTLP endpoint URL; use http://HOST:4317 (gRPC) or http://HOST:4318 (HTTP)")
-    return port
+    return port, parts.path
 
 
 def _protocol(protocol: str | None, *, guess: str) -> str:

@@ -133,7 +133,7 @@ def add_provider_event(batch: ColumnBatch, span: ReadableSpan, *, sequence: int)
 
 
 def add_generic_span(batch: ColumnBatch, span: ReadableSpan) -> None:
-    """Add the log line and duration scalar of any other span."""
+    """Add the log line (with the trace and span ids, to find it in any trace backend) and duration scalar."""
     service = UNKNOWN_SERVICE
     if span.resource is not None:
         service = str(span.resource.attributes.get("service.name", UNKNOWN_SERVICE))
@@ -145,6 +145,9 @@ def add_generic_span(batch: ColumnBatch, span: ReadableSpan) -> None:
     text = name if duration_ms is None else f"{name} · {duration_ms:.2f} ms"
     if failed:
         text += f" · ERROR {clean_text(span.status.description or '', max_chars=512)}".rstrip()
+    context = span.get_span_context()
+    if context is not None and context.trace_id:
+        text += f" · trace={context.trace_id:032x} span={context.span_id:016x}"
     batch.text_log(f"{base}/log", text, level="ERROR" if failed else "INFO", time_ns=end_ns)
     if duration_ms is not None:
         batch.scalar(f"{base}/duration_ms", duration_ms, time_ns=end_ns)

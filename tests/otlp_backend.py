@@ -1,0 +1,199 @@
+"""Real OTLP parts for tests: the rotel collector (a subprocess) and a Jaeger-shaped OTLP/HTTP receiver.
+
+The receiver stores what arrives (decoded with opentelemetry-proto) and answers Jaeger's query API shape,
+``GET /api/traces?service=NAME`` -> ``{"data": [{"traceID", "spans": [{"traceID", "spanID", "operationName",
+"references", "tags"}], "processes"}]}``, so tests assert on what a Jaeger UI would show.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _any_value(value):
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+class JaegerShapedReceiver:
+    """OTLP/HTTP (protobuf) receiver on 127.0.0.1 with a Jaeger-like query endpoint."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict] = []
+        self.metric_requests = 0
+        self.log_records: list[dict] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                try:
+                    receiver._store(urlsplit(self.path).path, body)
+                except Exception as error:  # malformed: a 400 like a real backend
+                    self.send_response(400)
+                    self.end_headers()
+                    self.wfile.write(str(error).encode())
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self):
+                url = urlsplit(self.path)
+                if url.path != "/api/traces":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                service = parse_qs(url.query).get("service", [""])[0]
+                payload = json.dumps(receiver.jaeger_traces(service)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _store(self, path: str, body: bytes) -> None:
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        if path.endswith("/v1/traces"):
+            request = ExportTraceServiceRequest.FromString(body)
+            with self._lock:
+                for resource_spans in request.resource_spans:
+                    resource = {a.key: _any_value(a.value) for a in resource_spans.resource.attributes}
+                    for scope_spans in resource_spans.scope_spans:
+                        for span in scope_spans.spans:
+                            self.spans.append(self._jaeger_span(span, resource.get("service.name", "")))
+        elif path.endswith("/v1/metrics"):
+            with self._lock:
+                self.metric_requests += 1
+        elif path.endswith("/v1/logs"):
+            request = ExportLogsServiceRequest.FromString(body)
+            with self._lock:
+                for resource_logs in request.resource_logs:
+                    for scope_logs in resource_logs.scope_logs:
+                        for record in scope_logs.log_records:
+                            self.log_records.append({"body": _any_value(record.body), "traceID": record.trace_id.hex()})
+        else:
+            raise ValueError(f"unknown path {path}")
+
+    @staticmethod
+    def _jaeger_span(span, service: str) -> dict:
+        references = []
+        if span.parent_span_id:
+            references.append(
+                {"refType": "CHILD_OF", "traceID": span.trace_id.hex(), "spanID": span.parent_span_id.hex()}
+            )
+        tags = [{"key": a.key, "value": _any_value(a.value)} for a in span.attributes]
+        return {
+            "traceID": span.trace_id.hex(), "spanID": span.span_id.hex(), "operationName": span.name,
+            "references": references, "tags": tags, "startTime": span.start_time_unix_nano // 1000,
+            "duration": (span.end_time_unix_nano - span.start_time_unix_nano) // 1000, "serviceName": service,
+        }
+
+    def jaeger_traces(self, service: str) -> dict:
+        by_trace: dict[str, list[dict]] = defaultdict(list)
+        with self._lock:
+            for span in self.spans:
+                if span["serviceName"] == service:
+                    by_trace[span["traceID"]].append({k: v for k, v in span.items() if k != "serviceName"})
+        return {"data": [{"traceID": trace_id, "spans": spans, "processes": {"p1": {"serviceName": service}}}
+                         for trace_id, spans in by_trace.items()]}
+
+    def wait_for_spans(self, count: int, timeout: float = 20.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.spans) >= count:
+                    return list(self.spans)
+            time.sleep(0.05)
+        with self._lock:
+            return list(self.spans)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def rotel_binary() -> Path | None:
+    try:
+        import rotel
+    except ImportError:
+        return None
+    path = Path(rotel.__file__).parent / "rotel-agent"
+    return path if path.exists() else None
+
+
+class Rotel:
+    """The rotel OTLP collector as a subprocess, forwarding everything to ``forward_to`` over OTLP/HTTP."""
+
+    def __init__(self, binary: Path, forward_to: str, log_path: Path) -> None:
+        self.grpc_port, self.http_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ROTEL_")}
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [str(binary), "start", "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
+             "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}", "--exporter", "otlp",
+             "--otlp-exporter-endpoint", forward_to, "--otlp-exporter-protocol", "http",
+             "--batch-timeout", "10ms"],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.grpc_port)
+        wait_for_port(self.http_port)
+
+    @property
+    def grpc_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log.close()
