@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sysconfig
 import threading
 import time
 from collections import defaultdict
@@ -150,6 +151,12 @@ class JaegerShapedReceiver:
         with self._lock:
             return list(self.spans)
 
+    def wait_for_metrics(self, timeout: float = 20.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.metric_requests:
+            time.sleep(0.05)
+        return self.metric_requests
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -170,6 +177,9 @@ class Rotel:
     def __init__(self, binary: Path, forward_to: str, log_path: Path) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROTEL_")}
+        # rotel-agent links libpython (for its Python processors); pyenv keeps it outside the linker's path.
+        libdir = sysconfig.get_config_var("LIBDIR") or ""
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [libdir, env.get("LD_LIBRARY_PATH", "")]))
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
             [str(binary), "start", "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",

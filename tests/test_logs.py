@@ -102,7 +102,7 @@ def _api_log_record(body, severity):
 @needs_rerun
 def test_odd_bodies_and_attributes_are_written_not_raised(tmp_path):
     exporter = RerunLogExporter(options=RerunOptions(save_path=tmp_path / "odd.rrd"))
-    provider = LoggerProvider()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "odd-svc"}))
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = provider.get_logger("odd")
     for body in [{"nested": {"deep": [1, 2, {"password": "hunter2"}]}}, math.nan, "x" * 20_000, None, 42]:
@@ -114,6 +114,6 @@ def test_odd_bodies_and_attributes_are_written_not_raised(tmp_path):
     assert exporter.export([object(), object()]).name == "FAILURE"  # after shutdown: counted too
     assert exporter.records_dropped == 3
     frame = read_rrd(tmp_path / "odd.rrd", index="worldforge_time", contents="/otel/logs/**")
-    texts = column_values(frame, "/otel/logs/unknown_service_python3/odd", "TextLog:text")
+    texts = column_values(frame, "/otel/logs/odd-svc/odd", "TextLog:text")
     assert len(texts) == 5 and all(len(text) < 9000 for text in texts)
     assert not any("hunter2" in text for text in texts)

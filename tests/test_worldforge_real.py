@@ -32,3 +32,28 @@ def test_real_worldforge_mock_flow_produces_spans_and_a_readable_recording(tmp_p
     durations = column_values(frame, "/worldforge/events/mock/predict/success/duration_ms", "Scalars:scalars")
     assert durations and all(d >= 0 for d in durations)
     assert column_values(frame, "/worldforge/events/remote/generate/failure/log", "TextLog:level") == ["ERROR"]
+
+
+def test_instrumentor_composes_with_the_users_handler_and_uninstruments(providers):
+    from worldforge_otel.instrumentation.instrumentor import WorldForgeInstrumentor
+
+    instrumentor = WorldForgeInstrumentor()
+    instrumentor.instrument(tracer_provider=providers.tracer_provider, meter_provider=providers.meter_provider)
+    try:
+        seen = []
+        forge = worldforge.WorldForge(event_handler=seen.append)
+        forge.create_world("lab", provider="mock").predict(worldforge.Action.move_to(0.3, 0.5, 0.0), steps=1)
+        assert seen and len(providers.spans.get_finished_spans()) == len(seen)  # both got every event
+        # A handler that already records through us is not doubled.
+        ours = worldforge.WorldForge(event_handler=instrumentor.handler)
+        before = len(providers.spans.get_finished_spans())
+        ours.create_world("lab2", provider="mock").predict(worldforge.Action.move_to(0.1, 0.1, 0.0), steps=1)
+        assert len(providers.spans.get_finished_spans()) - before == 1
+    finally:
+        instrumentor.uninstrument()
+    count = len(providers.spans.get_finished_spans())
+    plain = worldforge.WorldForge()
+    plain.create_world("lab3", provider="mock").predict(worldforge.Action.move_to(0.2, 0.2, 0.0), steps=1)
+    forge.create_world("lab4", provider="mock").predict(worldforge.Action.move_to(0.2, 0.2, 0.0), steps=1)
+    assert len(providers.spans.get_finished_spans()) == count  # unwrapped, and old instances went quiet
+    assert len(seen) == 2  # the user's own handler keeps working

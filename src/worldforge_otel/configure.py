@@ -47,6 +47,7 @@ from worldforge_otel._providers import DetachableLogProcessor, DetachableSpanPro
 from worldforge_otel.instrumentation import HandlerStats, ProviderEventHandler
 from worldforge_otel.python_logging import install_logging_handler, remove_logging_handler
 from worldforge_otel.rerun import RerunMetricExporter, RerunOptions, RerunSink, RerunSpanExporter
+from worldforge_otel.rerun.at_exit import flush_before_exit
 from worldforge_otel.rerun.log_exporter import RerunLogExporter
 
 _LOG = logging.getLogger(__name__)
@@ -249,6 +250,7 @@ def configure(  # one keyword per documented setting
         else:
             telemetry = _Builder(arguments).build(tracer_provider, meter_provider, logger_provider)
         _ACTIVE = (arguments, telemetry)
+        flush_before_exit(lambda timeout_millis: telemetry.is_shut_down or telemetry.force_flush(timeout_millis))
         return telemetry
 
 

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from worldforge_otel import _env
 from worldforge_otel._throttled_log import ThrottledLog
+from worldforge_otel.rerun import at_exit
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
 from worldforge_otel.rerun.layout import EVENT_TIMELINE, TIME_TIMELINE
 from worldforge_otel.rerun.options import (
@@ -145,6 +146,7 @@ class RerunSink:
             _LOG.error("worldforge_otel: rerun-sdk is not installed, so nothing is written to Rerun; %s", _INSTALL_HINT)
             return
         self._rr = rr
+        at_exit.install(_close_all_sinks)  # after `import rerun`, so it runs before rerun-sdk's own exit handler
         options = self.options
         try:
             recording = rr.RecordingStream(
@@ -301,6 +303,12 @@ atexit.register(_join_unfinished_at_exit)
 _ALL_SINKS: weakref.WeakSet[RerunSink] = weakref.WeakSet()
 _SHARED: dict[RerunOptions, RerunSink] = {}
 _SHARED_LOCK = threading.Lock()
+
+
+def _close_all_sinks(timeout_secs: float) -> None:
+    for sink in list(_ALL_SINKS):
+        if sink.enabled:
+            sink.close(timeout_secs)
 
 
 def shared_sink(options: RerunOptions | None = None) -> RerunSink:

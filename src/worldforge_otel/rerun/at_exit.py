@@ -1,0 +1,63 @@
+"""Exit order: flush the OTel pipelines, then close our recordings, then let rerun-sdk shut down.
+
+rerun-sdk shuts every recording down in an ``atexit`` handler registered when ``rerun`` is first imported.
+Our sinks import it lazily, usually *after* the host created its providers, so that handler runs before
+the providers' own exit-time flush and the last batch would be written to a recording already shut down.
+:func:`install` (called right after the import) registers a handler that runs before rerun-sdk's: it
+flushes the global providers and every registered pipeline, then closes the sinks, all within a deadline.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Final
+
+from opentelemetry import _logs, metrics, trace
+
+_LOG = logging.getLogger(__name__)
+EXIT_FLUSH_TIMEOUT_MILLIS: Final = 5_000
+
+_hooks: list[Callable[[int], object]] = []
+_lock = threading.Lock()
+_installed = False
+
+
+def flush_before_exit(hook: Callable[[int], object]) -> None:
+    """Run ``hook(timeout_millis)`` at exit before the recordings close (e.g. a ``Telemetry.force_flush``)."""
+    with _lock:
+        _hooks.append(hook)
+
+
+def install(close_sinks: Callable[[float], object]) -> None:
+    """Register the exit handler once; call it right after importing rerun so it runs before rerun-sdk's."""
+    global _installed  # noqa: PLW0603
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    atexit.register(_flush_then_close, close_sinks)
+
+
+def _flush_then_close(close_sinks: Callable[[float], object]) -> None:
+    started = time.monotonic()
+
+    def remaining_millis() -> int:
+        return max(0, int(EXIT_FLUSH_TIMEOUT_MILLIS - (time.monotonic() - started) * 1000))
+
+    flushes: list[Callable[[int], object]] = []
+    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider()):
+        flush = getattr(provider, "force_flush", None)
+        if callable(flush):
+            flushes.append(flush)
+    with _lock:
+        flushes.extend(_hooks)
+    for flush in flushes:
+        try:
+            flush(remaining_millis())
+        except Exception:
+            _LOG.warning("worldforge_otel: flushing at exit failed", exc_info=True)
+    close_sinks(remaining_millis() / 1000.0)

@@ -1,0 +1,132 @@
+"""Zero-code: ``opentelemetry-instrument`` builds our exporters from OTEL_* variables and entry points, and the
+WorldForgeInstrumentor captures a WorldForge app whose code never mentions us."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import column_values, entity_paths, needs_rerun, read_rrd
+
+pytestmark = needs_rerun
+INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
+if not INSTRUMENT.exists():
+    pytest.skip("opentelemetry-instrument is not installed (extra: instrument)", allow_module_level=True)
+
+TINY_APP = """
+import logging
+from opentelemetry import metrics, trace
+
+tracer = trace.get_tracer("tiny")
+requests = metrics.get_meter("tiny").create_counter("tiny.requests")
+log = logging.getLogger("tiny.app")
+with tracer.start_as_current_span("handle-request") as span:
+    requests.add(3, {"route": "plan"})
+    log.warning("planning took %d ms", 1234)
+    with tracer.start_as_current_span("call-model"):
+        pass
+print("trace", format(span.get_span_context().trace_id, "032x"))
+"""
+
+WORLDFORGE_APP = """
+from worldforge import Action, WorldForge
+
+seen = []
+forge = WorldForge(event_handler=seen.append)   # the app's own handler; no OpenTelemetry in sight
+world = forge.create_world("lab", provider="mock")
+world.predict(Action.move_to(0.3, 0.5, 0.0), steps=2)
+world.predict(Action.move_to(0.1, 0.2, 0.0), steps=1)
+print("app saw", len(seen), "events")
+"""
+
+
+def run_instrumented(tmp_path: Path, source: str, **env: str) -> subprocess.CompletedProcess:
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(source))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ROTEL_"))}
+    result = subprocess.run(
+        [str(INSTRUMENT), sys.executable, str(app)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**clean, "RERUN_ANALYTICS": "false", **env}, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_otel_traces_exporter_rerun_otlp_with_the_stock_distro(tmp_path, collector, jaeger):
+    recording = tmp_path / "tiny.rrd"
+    result = run_instrumented(
+        tmp_path, TINY_APP,
+        OTEL_SERVICE_NAME="tiny-app",
+        OTEL_TRACES_EXPORTER="rerun,otlp",
+        OTEL_METRICS_EXPORTER="rerun",
+        OTEL_LOGS_EXPORTER="rerun",
+        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.grpc_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording),
+    )
+    trace_id = result.stdout.split()[-1]
+    frame = read_rrd(recording, index="worldforge_time", contents="/otel/**")
+    paths = entity_paths(frame)
+    assert {"/otel/spans/tiny-app/handle-request/log", "/otel/spans/tiny-app/call-model/log"} <= paths
+    assert column_values(frame, "/otel/metrics/tiny-app/tiny.requests/route\\=plan", "Scalars:scalars")[-1] == 3.0
+    (line,) = column_values(frame, "/otel/logs/tiny-app/tiny.app", "TextLog:text")
+    assert line.startswith("planning took 1234 ms") and f"trace={trace_id}" in line
+    assert column_values(frame, "/otel/logs/tiny-app/tiny.app", "TextLog:level") == ["WARN"]
+    spans = jaeger.wait_for_spans(2)
+    assert {span["operationName"] for span in spans} == {"handle-request", "call-model"}
+    assert {span["traceID"] for span in spans} == {trace_id}
+    logs = [p for p in paths if p.startswith("/otel/spans/") and p.endswith("/log")]
+    texts = [text for path in logs for text in column_values(frame, path, "TextLog:text")]
+    assert all(f"trace={trace_id} span={span['spanID']}" in " ".join(texts) for span in spans)
+
+
+def test_a_bad_rerun_variable_under_opentelemetry_instrument_is_one_line_and_the_app_runs(tmp_path):
+    result = run_instrumented(
+        tmp_path, TINY_APP,
+        OTEL_SERVICE_NAME="tiny-app", OTEL_TRACES_EXPORTER="rerun", OTEL_METRICS_EXPORTER="rerun",
+        OTEL_LOGS_EXPORTER="none", OTEL_EXPORTER_RERUN_SERVE_GRPC_PORT="not-a-port",
+    )
+    assert result.stderr.count("OTEL_EXPORTER_RERUN_SERVE_GRPC_PORT='not-a-port' is not a TCP port") == 1
+    (recording,) = (tmp_path / ".worldforge" / "rerun").glob("*.rrd")  # the fallback file, one per process
+    frame = read_rrd(recording, index="worldforge_time", contents="/otel/spans/**")
+    assert "/otel/spans/tiny-app/handle-request/log" in entity_paths(frame)
+
+
+worldforge_only = pytest.mark.skipif(sys.version_info < (3, 13), reason="worldforge-ai needs Python >= 3.13")
+
+
+@worldforge_only
+@pytest.mark.worldforge
+def test_a_worldforge_app_is_captured_without_code_changes(tmp_path):
+    pytest.importorskip("worldforge")
+    recording = tmp_path / "wf.rrd"
+    result = run_instrumented(
+        tmp_path, WORLDFORGE_APP, OTEL_SERVICE_NAME="wf-app", OTEL_TRACES_EXPORTER="rerun",
+        OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording),
+    )
+    seen = int(result.stdout.split()[2])
+    assert seen >= 2  # the app's own handler still gets every event
+    frame = read_rrd(recording, index="worldforge_event", contents="/worldforge/**")
+    assert len(column_values(frame, "/worldforge/events/mock/predict/success/log", "TextLog:text")) == seen
+
+
+@worldforge_only
+@pytest.mark.worldforge
+def test_otel_python_disabled_instrumentations_skips_worldforge(tmp_path):
+    pytest.importorskip("worldforge")
+    recording = tmp_path / "off.rrd"
+    result = run_instrumented(
+        tmp_path, WORLDFORGE_APP, OTEL_SERVICE_NAME="wf-app", OTEL_TRACES_EXPORTER="rerun",
+        OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording),
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="worldforge",
+    )
+    assert int(result.stdout.split()[2]) >= 2
+    assert recording.exists()  # the exporter ran; it just got no WorldForge spans
+    with pytest.raises(Exception, match="worldforge_event"):  # no chunk has a worldforge_event timeline at all
+        read_rrd(recording, index="worldforge_event", contents="/**")
