@@ -24,12 +24,14 @@ class _NotWhileExporting(logging.Filter):
 def install_logging_handler(logger_provider: Any, level: int | str) -> logging.Handler:
     """Add an OTel ``LoggingHandler`` for ``logger_provider`` to the root logger; returns it (for removal)."""
     try:  # its home since opentelemetry-instrumentation-logging 0.60b0
-        from opentelemetry.instrumentation.logging.handler import LoggingHandler
+        from opentelemetry.instrumentation.logging.handler import (  # type: ignore[import-not-found,unused-ignore]
+            LoggingHandler,
+        )
     except ImportError:
         from opentelemetry.sdk._logs import LoggingHandler  # type: ignore[assignment,no-redef]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the SDK's copy is deprecated, not broken
-        handler = LoggingHandler(level=logging.NOTSET, logger_provider=logger_provider)
+        handler: logging.Handler = LoggingHandler(level=logging.NOTSET, logger_provider=logger_provider)
     handler.setLevel(level)
     handler.addFilter(_NotWhileExporting())
     root = logging.getLogger()
