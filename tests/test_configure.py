@@ -69,3 +69,43 @@ def test_a_non_sdk_provider_is_explained_not_crashed(caplog, providers):
     assert "not an OpenTelemetry SDK provider" in caplog.text
     telemetry(DemoEvent("mock", "predict", "success"))
     assert telemetry.stats.events_dropped == 0
+
+
+@needs_rerun
+def test_an_exporter_already_attached_by_otel_traces_exporter_is_not_doubled(tmp_path, clean_env):
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from worldforge_otel.rerun import RerunMetricExporter, RerunSpanExporter
+
+    # What opentelemetry-instrument builds from OTEL_TRACES_EXPORTER=rerun / OTEL_METRICS_EXPORTER=rerun.
+    clean_env.setenv("OTEL_EXPORTER_RERUN_SAVE_PATH", str(tmp_path / "env.rrd"))
+    host_exporter = RerunSpanExporter()
+    host = TracerProvider()
+    host.add_span_processor(BatchSpanProcessor(host_exporter))
+    meters = MeterProvider(metric_readers=[PeriodicExportingMetricReader(RerunMetricExporter())])
+    telemetry = worldforge_otel.configure(tracer_provider=host, meter_provider=meters, set_global_providers=False)
+    assert telemetry.rerun_sink is host_exporter.sink and telemetry.recording_path == tmp_path / "env.rrd"
+    assert telemetry._parts.span_processors == [] and telemetry._parts.metric_readers == []
+    telemetry(DemoEvent("mock", "predict", "success", duration_ms=1.0))
+    telemetry.shutdown()
+    host.shutdown()
+    meters.shutdown()
+    assert host_exporter.spans_exported == 1
+    frame = read_rrd(tmp_path / "env.rrd", index="worldforge_event", contents="/worldforge/**")
+    assert len(column_values(frame, "/worldforge/events/mock/predict/success/log", "TextLog:text")) == 1
+
+
+def test_a_non_sdk_logger_provider_is_explained(caplog, providers):
+    from opentelemetry._logs import NoOpLoggerProvider
+
+    with caplog.at_level(logging.WARNING, logger="worldforge_otel"):
+        telemetry = worldforge_otel.configure(rerun=False, otlp_endpoint="http://127.0.0.1:9", log_level="INFO",
+                                              tracer_provider=providers.tracer_provider,
+                                              meter_provider=providers.meter_provider,
+                                              logger_provider=NoOpLoggerProvider(), set_global_providers=False)
+    assert "LoggerProvider NoOpLoggerProvider is not an OpenTelemetry SDK provider" in caplog.text
+    assert "logger_provider=opentelemetry.sdk._logs.LoggerProvider(...)" in caplog.text
+    telemetry.shutdown(timeout_millis=1000)
