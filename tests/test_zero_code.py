@@ -101,16 +101,21 @@ def test_a_bad_rerun_variable_under_opentelemetry_instrument_is_one_line_and_the
 worldforge_only = pytest.mark.skipif(sys.version_info < (3, 13), reason="worldforge-ai needs Python >= 3.13")
 
 
+def run_worldforge_app(tmp_path: Path, recording: Path, **env: str) -> int:
+    """Run the WorldForge app under opentelemetry-instrument; returns how many events its own handler saw."""
+    pytest.importorskip("worldforge")
+    result = run_instrumented(
+        tmp_path, WORLDFORGE_APP, OTEL_SERVICE_NAME="wf-app", OTEL_TRACES_EXPORTER="rerun",
+        OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording), **env,
+    )
+    return int(result.stdout.split()[2])
+
+
 @worldforge_only
 @pytest.mark.worldforge
 def test_a_worldforge_app_is_captured_without_code_changes(tmp_path):
-    pytest.importorskip("worldforge")
     recording = tmp_path / "wf.rrd"
-    result = run_instrumented(
-        tmp_path, WORLDFORGE_APP, OTEL_SERVICE_NAME="wf-app", OTEL_TRACES_EXPORTER="rerun",
-        OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording),
-    )
-    seen = int(result.stdout.split()[2])
+    seen = run_worldforge_app(tmp_path, recording)
     assert seen >= 2  # the app's own handler still gets every event
     frame = read_rrd(recording, index="worldforge_event", contents="/worldforge/**")
     assert len(column_values(frame, "/worldforge/events/mock/predict/success/log", "TextLog:text")) == seen
@@ -119,14 +124,8 @@ def test_a_worldforge_app_is_captured_without_code_changes(tmp_path):
 @worldforge_only
 @pytest.mark.worldforge
 def test_otel_python_disabled_instrumentations_skips_worldforge(tmp_path):
-    pytest.importorskip("worldforge")
     recording = tmp_path / "off.rrd"
-    result = run_instrumented(
-        tmp_path, WORLDFORGE_APP, OTEL_SERVICE_NAME="wf-app", OTEL_TRACES_EXPORTER="rerun",
-        OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording),
-        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="worldforge",
-    )
-    assert int(result.stdout.split()[2]) >= 2
+    assert run_worldforge_app(tmp_path, recording, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="worldforge") >= 2
     assert recording.exists()  # the exporter ran; it just got no WorldForge spans
     with pytest.raises(Exception, match="worldforge_event"):  # no chunk has a worldforge_event timeline at all
         read_rrd(recording, index="worldforge_event", contents="/**")

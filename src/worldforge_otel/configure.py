@@ -330,25 +330,29 @@ class _Builder:
                 set_global(provider)
         return provider
 
-    def _attach_spans(self, provider: Any, otlp_exporters: dict[str, Any] | None) -> None:
+    def _new_exporters(
+        self, provider: Any, rerun_type: type, otlp_exporters: dict[str, Any] | None, signal: str
+    ) -> list[Any]:
+        """Exporters to add for one signal: Rerun unless one is already attached, and OTLP when asked."""
         exporters: list[Any] = []
-        options = self.arguments.rerun
-        if options is not None:
-            attached = find_attached(provider, RerunSpanExporter)
-            if attached is not None:
-                _LOG.info("worldforge_otel: a RerunSpanExporter is already attached (OTEL_TRACES_EXPORTER=rerun?)")
-                self.parts.rerun_span_exporter = attached
-            else:
-                self.parts.rerun_span_exporter = RerunSpanExporter(options=options)
-                exporters.append(self.parts.rerun_span_exporter)
+        if self.arguments.rerun is not None and find_attached(provider, rerun_type) is None:
+            exporters.append(rerun_type(options=self.arguments.rerun))
         if otlp_exporters is not None:
-            exporters.append(otlp_exporters["traces"])
-        if not exporters:
-            return
-        if not isinstance(provider, SdkTracerProvider):
-            _cannot_attach("TracerProvider", provider, "tracer_provider=opentelemetry.sdk.trace.TracerProvider(...)")
-            for exporter in exporters:
-                exporter.shutdown()
+            exporters.append(otlp_exporters[signal])
+        return exporters
+
+    def _attach_spans(self, provider: Any, otlp_exporters: dict[str, Any] | None) -> None:
+        exporters = self._new_exporters(provider, RerunSpanExporter, otlp_exporters, "traces")
+        attached = find_attached(provider, RerunSpanExporter)
+        if self.arguments.rerun is not None and attached is not None:
+            _LOG.info("worldforge_otel: a RerunSpanExporter is already attached (OTEL_TRACES_EXPORTER=rerun?)")
+        self.parts.rerun_span_exporter = attached or next(
+            (e for e in exporters if isinstance(e, RerunSpanExporter)), None
+        )
+        if exporters and not isinstance(provider, SdkTracerProvider):
+            _cannot_attach(
+                "TracerProvider", provider, "tracer_provider=opentelemetry.sdk.trace.TracerProvider(...)", exporters
+            )
             self.parts.rerun_span_exporter = None
             return
         for exporter in exporters:
@@ -358,11 +362,7 @@ class _Builder:
 
     def _attach_metrics(self, provider: Any, otlp_exporters: dict[str, Any] | None) -> Any:
         """Attach metric readers; returns the provider (created here, with the readers, if there was none)."""
-        exporters: list[Any] = []
-        if self.arguments.rerun is not None and find_attached(provider, RerunMetricExporter) is None:
-            exporters.append(RerunMetricExporter(options=self.arguments.rerun))
-        if otlp_exporters is not None:
-            exporters.append(otlp_exporters["metrics"])
+        exporters = self._new_exporters(provider, RerunMetricExporter, otlp_exporters, "metrics")
         interval = self.arguments.metric_export_interval_millis
         readers = [PeriodicExportingMetricReader(exporter, export_interval_millis=interval) for exporter in exporters]
         self.parts.metric_readers.extend(readers)
@@ -373,10 +373,9 @@ class _Builder:
             if self.arguments.set_global_providers:
                 metrics.set_meter_provider(provider)
         elif not isinstance(provider, SdkMeterProvider):
-            if readers:
-                _cannot_attach("MeterProvider", provider, "meter_provider=opentelemetry.sdk.metrics.MeterProvider(...)")
-            for reader in readers:
-                reader.shutdown()
+            _cannot_attach(
+                "MeterProvider", provider, "meter_provider=opentelemetry.sdk.metrics.MeterProvider(...)", readers
+            )
             self.parts.metric_readers.clear()
         else:
             for reader in readers:
@@ -386,17 +385,11 @@ class _Builder:
     def _attach_logs(self, provider: Any, otlp_exporters: dict[str, Any] | None) -> None:
         if is_placeholder(provider):
             return  # nobody logs through OTel and log_level was not given: nothing to attach to
-        exporters: list[Any] = []
-        if self.arguments.rerun is not None and find_attached(provider, RerunLogExporter) is None:
-            exporters.append(RerunLogExporter(options=self.arguments.rerun))
-        if otlp_exporters is not None:
-            exporters.append(otlp_exporters["logs"])
-        if not exporters:
-            return
-        if not isinstance(provider, SdkLoggerProvider):
-            _cannot_attach("LoggerProvider", provider, "logger_provider=opentelemetry.sdk._logs.LoggerProvider(...)")
-            for exporter in exporters:
-                exporter.shutdown()
+        exporters = self._new_exporters(provider, RerunLogExporter, otlp_exporters, "logs")
+        if exporters and not isinstance(provider, SdkLoggerProvider):
+            _cannot_attach(
+                "LoggerProvider", provider, "logger_provider=opentelemetry.sdk._logs.LoggerProvider(...)", exporters
+            )
             return
         for exporter in exporters:
             processor = DetachableLogProcessor(BatchLogRecordProcessor(exporter))
@@ -422,7 +415,12 @@ def _batch_span_processor(exporter: Any, batch: BatchOptions) -> BatchSpanProces
         return BatchSpanProcessor(exporter, **dataclasses.asdict(SDK_BATCH_DEFAULTS))
 
 
-def _cannot_attach(kind: str, provider: object, fix: str) -> None:
+def _cannot_attach(kind: str, provider: object, fix: str, unused: list[Any]) -> None:
+    """Explain why nothing can be attached to ``provider``, and shut down what was built for it."""
+    for item in unused:
+        item.shutdown()
+    if not unused:
+        return
     _LOG.warning(
         "worldforge_otel: the %s %s is not an OpenTelemetry SDK provider, so nothing can be attached to it "
         "(Rerun/OTLP get nothing from it); register an SDK provider or pass %s",
