@@ -88,10 +88,6 @@ class DetachableLogProcessor:
         if self._active:
             self._processor.on_emit(log_record)
 
-    def emit(self, log_data: Any) -> None:  # opentelemetry-sdk < 1.33 calls emit()
-        if self._active:
-            self._processor.emit(log_data)
-
     def enabled(self, **kwargs: Any) -> bool:
         return self._active
 

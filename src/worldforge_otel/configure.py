@@ -377,9 +377,18 @@ class _Builder:
                 "MeterProvider", provider, "meter_provider=opentelemetry.sdk.metrics.MeterProvider(...)", readers
             )
             self.parts.metric_readers.clear()
+        elif readers and not hasattr(provider, "add_metric_reader"):  # opentelemetry-sdk < 1.43
+            _LOG.warning(
+                "worldforge_otel: this opentelemetry-sdk cannot add a metric reader to an existing MeterProvider "
+                "(needs >= 1.43), so WorldForge metrics are not exported to Rerun/OTLP; upgrade opentelemetry-sdk "
+                "or create the MeterProvider with metric_readers=[PeriodicExportingMetricReader(RerunMetricExporter())]"
+            )
+            for reader in readers:
+                reader.shutdown()
+            self.parts.metric_readers.clear()
         else:
             for reader in readers:
-                provider.add_metric_reader(reader)  # SDK >= 1.36
+                provider.add_metric_reader(reader)
         return provider
 
     def _attach_logs(self, provider: Any, otlp_exporters: dict[str, Any] | None) -> None:

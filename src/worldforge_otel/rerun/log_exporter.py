@@ -20,6 +20,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import log_path
@@ -27,13 +29,6 @@ from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
 from worldforge_otel.rerun.span_exporter import UNKNOWN_SERVICE
 from worldforge_otel.sanitize import clean_text, redact_text, sanitize_value
-
-try:  # opentelemetry-sdk >= 1.39 renamed the base class; the old name is kept as a subclass until 2.0
-    from opentelemetry.sdk._logs.export import LogRecordExporter as _LogExporterBase
-    from opentelemetry.sdk._logs.export import LogRecordExportResult as LogExportResult
-except ImportError:  # pragma: no cover - older SDKs
-    from opentelemetry.sdk._logs.export import LogExporter as _LogExporterBase  # type: ignore[assignment]
-    from opentelemetry.sdk._logs.export import LogExportResult  # type: ignore[assignment]
 
 MAX_LINE_CHARS: Final = 8192
 UNKNOWN_LOGGER: Final = "root"
@@ -49,7 +44,7 @@ _QUIET_ATTRIBUTES: Final = frozenset({"code.filepath", "code.file.path", "code.f
                                       "otelTraceSampled", "otelServiceName"})  # fmt: skip
 
 
-class RerunLogExporter(CoreBackedExporter, _LogExporterBase):
+class RerunLogExporter(CoreBackedExporter, LogRecordExporter):
     """Writes OTel log records into a Rerun recording. Use it behind a ``BatchLogRecordProcessor``.
 
     Args:
@@ -60,10 +55,10 @@ class RerunLogExporter(CoreBackedExporter, _LogExporterBase):
     def __init__(self, *, sink: RerunSink | None = None, options: RerunOptions | None = None) -> None:
         self._core = ExportCore("logs", sink=sink, options=options)
 
-    def export(self, batch: Sequence[Any]) -> LogExportResult:
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         """Translate and write the records; returns FAILURE instead of raising."""
         ok = self._core.export(len(batch), lambda columns: add_log_records(columns, batch))
-        return LogExportResult.SUCCESS if ok else LogExportResult.FAILURE
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Flush written data within ``timeout_millis``."""
