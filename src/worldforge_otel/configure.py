@@ -44,7 +44,8 @@ from opentelemetry.trace import TracerProvider
 
 from worldforge_otel import _env, otlp
 from worldforge_otel._providers import DetachableLogProcessor, DetachableSpanProcessor, find_attached, is_placeholder
-from worldforge_otel.instrumentation import HandlerStats, ProviderEventHandler
+from worldforge_otel.instrumentation import ArtifactRecorder, HandlerStats, ProviderEventHandler
+from worldforge_otel.instrumentation.artifacts import DEFAULT_MAX_PAYLOAD_CHARS
 from worldforge_otel.python_logging import install_logging_handler, remove_logging_handler
 from worldforge_otel.rerun import RerunMetricExporter, RerunOptions, RerunSink, RerunSpanExporter
 from worldforge_otel.rerun.at_exit import flush_before_exit
@@ -78,6 +79,7 @@ class _Arguments:
     provider_ids: tuple[int | None, int | None, int | None]
     metric_export_interval_millis: float | None
     batch: BatchOptions
+    max_artifact_payload_chars: int
     set_global_providers: bool
 
 
@@ -104,8 +106,10 @@ class Telemetry:
         meter_provider: MeterProvider,
         logger_provider: Any,
         parts: _Parts,
+        max_payload_chars: int = DEFAULT_MAX_PAYLOAD_CHARS,
     ) -> None:
         self.handler = handler
+        self.artifacts = ArtifactRecorder(tracer_provider=tracer_provider, max_payload_chars=max_payload_chars)
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.logger_provider = logger_provider
@@ -161,6 +165,7 @@ class Telemetry:
             self.is_shut_down = True
         parts = self._parts
         self.handler.enabled = False
+        self.artifacts.enabled = False
         if parts.logging_handler is not None:
             remove_logging_handler(parts.logging_handler)
         owned = {id(provider) for provider in parts.owned_providers}
@@ -195,6 +200,7 @@ def configure(  # one keyword per documented setting
     logger_provider: Any = None,
     metric_export_interval_millis: float | None = None,
     batch: BatchOptions | None = None,
+    max_artifact_payload_chars: int = DEFAULT_MAX_PAYLOAD_CHARS,
     set_global_providers: bool = True,
 ) -> Telemetry:
     """Set up WorldForge -> OpenTelemetry (-> Rerun, -> OTLP) and return the handle.
@@ -214,6 +220,7 @@ def configure(  # one keyword per documented setting
         logger_provider: Provider to attach to; the global one when omitted.
         metric_export_interval_millis: How often metrics are exported (``OTEL_METRIC_EXPORT_INTERVAL``).
         batch: Span batching (``OTEL_BSP_*``).
+        max_artifact_payload_chars: Cap on the JSON payload of ``telemetry.artifacts.record_*`` spans.
         set_global_providers: Register providers created here as the OTel globals.
 
     Returns:
@@ -233,6 +240,7 @@ def configure(  # one keyword per documented setting
         provider_ids=(_id(tracer_provider), _id(meter_provider), _id(logger_provider)),
         metric_export_interval_millis=metric_export_interval_millis,
         batch=batch or BatchOptions(),
+        max_artifact_payload_chars=max_artifact_payload_chars,
         set_global_providers=set_global_providers,
     )
     with _STATE_LOCK:
@@ -263,13 +271,15 @@ def _disabled() -> Telemetry:
         tracer_provider=trace.NoOpTracerProvider(), meter_provider=metrics.NoOpMeterProvider()
     )
     handler.enabled = False
-    return Telemetry(
+    telemetry = Telemetry(
         handler=handler,
         tracer_provider=trace.NoOpTracerProvider(),
         meter_provider=metrics.NoOpMeterProvider(),
         logger_provider=_logs.NoOpLoggerProvider(),
         parts=_Parts(),
     )
+    telemetry.artifacts.enabled = False
+    return telemetry
 
 
 class _Builder:
@@ -311,6 +321,7 @@ class _Builder:
             meter_provider=meter_provider,
             logger_provider=logger_provider,
             parts=self.parts,
+            max_payload_chars=arguments.max_artifact_payload_chars,
         )
 
     def _provider(

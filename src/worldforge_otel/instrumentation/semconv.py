@@ -64,3 +64,34 @@ def capability_of(operation: str) -> str:
     """The WorldForge capability an operation belongs to (``other`` when it is not a capability call)."""
     head = operation.split(".", 1)[0].split("_", 1)[0]
     return head if head in CAPABILITIES else "other"
+
+# Artifacts (worlds, plans, benchmark and doctor reports, images) carried by spans and span events
+ARTIFACT_KIND: Final = "worldforge.artifact.kind"
+ARTIFACT_PAYLOAD: Final = "worldforge.artifact.payload"
+ARTIFACT_PAYLOAD_TRUNCATED: Final = "worldforge.artifact.payload_truncated"
+WORLD_ID: Final = "worldforge.world.id"
+WORLD_NAME: Final = "worldforge.world.name"
+WORLD_STEP: Final = "worldforge.world.step"
+WORLD_OBJECT_NAMES: Final = "worldforge.world.object_names"
+WORLD_OBJECT_POSITIONS: Final = "worldforge.world.object_positions"  # flat [x, y, z, x, y, z, ...]
+WORLD_BOX_NAMES: Final = "worldforge.world.box_names"
+WORLD_BOX_MINS: Final = "worldforge.world.box_mins"  # flat, one xyz per box
+WORLD_BOX_MAXS: Final = "worldforge.world.box_maxs"
+WORLD_OBJECTS_DROPPED: Final = "worldforge.world.objects_dropped"
+PLAN_PROVIDER: Final = "worldforge.plan.provider"
+PLAN_PLANNER: Final = "worldforge.plan.planner"
+PLAN_GOAL: Final = "worldforge.plan.goal"
+PLAN_ACTION_COUNT: Final = "worldforge.plan.action_count"
+PLAN_TARGETS: Final = "worldforge.plan.targets"  # flat, the action targets in order
+BENCHMARK_RESULT_EVENT: Final = "worldforge.benchmark.result"
+BENCHMARK_METRIC_PREFIX: Final = "worldforge.benchmark.metric."
+IMAGE_EVENT: Final = "worldforge.artifact.image"
+IMAGE_NAME: Final = "worldforge.image.name"
+IMAGE_DATA: Final = "worldforge.image.data"  # a data:image/png;base64,... URI
+ARTIFACT_SPAN_NAMES: Final = {
+    "world": "worldforge.world",
+    "plan": "worldforge.plan",
+    "benchmark": "worldforge.benchmark",
+    "doctor": "worldforge.doctor",
+    "image": "worldforge.image",
+}

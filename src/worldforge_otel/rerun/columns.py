@@ -1,10 +1,18 @@
-"""Rows gathered per entity path, so a whole export batch is written with one ``send_columns`` per path."""
+"""Rows gathered per entity path, so a whole export batch is written with one ``send_columns`` per path.
+
+Text, documents and scalars are columns. 3D/2D artifacts (points, boxes, line strips, bar charts, images)
+are rare and carry several instances per row, so they are kept as :class:`ShapeRow` and logged one by one.
+Both are plain data here; only the sink turns them into rerun-sdk archetypes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
+
+from worldforge_otel.rerun.layout import EVENT_TIMELINE
 
 
 class ColumnKind(Enum):
@@ -13,6 +21,18 @@ class ColumnKind(Enum):
     TEXT_LOG = "TextLog"
     DOCUMENT = "TextDocument"
     SCALAR = "Scalars"
+
+
+class ShapeKind(Enum):
+    """The Rerun archetype of a :class:`ShapeRow`."""
+
+    POINTS3D = "Points3D"
+    BOXES3D = "Boxes3D"
+    LINE_STRIPS3D = "LineStrips3D"
+    BOXES2D = "Boxes2D"
+    POINTS2D = "Points2D"
+    BAR_CHART = "BarChart"
+    ENCODED_IMAGE = "EncodedImage"
 
 
 @dataclass(slots=True)
@@ -25,37 +45,74 @@ class ColumnGroup:
     sequences: list[int] | None = None
     values: list[str | float] = field(default_factory=list)
     levels: list[str] = field(default_factory=list)
+    sequence_timeline: str = EVENT_TIMELINE
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeRow:
+    """One row of a multi-instance archetype: ``fields`` are its keyword arguments (lists of numbers/strings)."""
+
+    path: str
+    kind: ShapeKind
+    fields: dict[str, Any]
+    time_ns: int
+    sequences: dict[str, int] = field(default_factory=dict)
 
 
 class ColumnBatch:
-    """Collects rows; a row's timeline values are the wall time and, optionally, the event sequence."""
+    """Collects rows; a row's timeline values are the wall time and, optionally, one sequence timeline."""
 
     def __init__(self) -> None:
-        self._groups: dict[tuple[str, ColumnKind, bool], ColumnGroup] = {}
+        self._groups: dict[tuple[str, ColumnKind, str | None], ColumnGroup] = {}
+        self.shapes: list[ShapeRow] = []
         self.rows = 0
 
-    def text_log(self, path: str, text: str, *, level: str, time_ns: int, sequence: int | None = None) -> None:
+    def text_log(
+        self,
+        path: str,
+        text: str,
+        *,
+        level: str,
+        time_ns: int,
+        sequence: int | None = None,
+        timeline: str = EVENT_TIMELINE,
+    ) -> None:
         """Add a TextLog row."""
-        group = self._group(path, ColumnKind.TEXT_LOG, time_ns, sequence)
+        group = self._group(path, ColumnKind.TEXT_LOG, time_ns, sequence, timeline)
         group.values.append(text)
         group.levels.append(level)
 
-    def document(self, path: str, text: str, *, time_ns: int, sequence: int | None = None) -> None:
+    def document(
+        self, path: str, text: str, *, time_ns: int, sequence: int | None = None, timeline: str = EVENT_TIMELINE
+    ) -> None:
         """Add a TextDocument row."""
-        self._group(path, ColumnKind.DOCUMENT, time_ns, sequence).values.append(text)
+        self._group(path, ColumnKind.DOCUMENT, time_ns, sequence, timeline).values.append(text)
 
-    def scalar(self, path: str, value: float, *, time_ns: int, sequence: int | None = None) -> None:
+    def scalar(
+        self, path: str, value: float, *, time_ns: int, sequence: int | None = None, timeline: str = EVENT_TIMELINE
+    ) -> None:
         """Add a scalar row."""
-        self._group(path, ColumnKind.SCALAR, time_ns, sequence).values.append(float(value))
+        self._group(path, ColumnKind.SCALAR, time_ns, sequence, timeline).values.append(float(value))
+
+    def shape(
+        self, path: str, kind: ShapeKind, *, time_ns: int, sequences: dict[str, int] | None = None, **fields: Any
+    ) -> None:
+        """Add a multi-instance archetype row (e.g. ``positions=[[x, y, z], ...], labels=[...]``)."""
+        self.shapes.append(ShapeRow(path, kind, fields, time_ns, dict(sequences or {})))
+        self.rows += 1
 
     def __iter__(self) -> Iterator[ColumnGroup]:
         return iter(self._groups.values())
 
-    def _group(self, path: str, kind: ColumnKind, time_ns: int, sequence: int | None) -> ColumnGroup:
-        key = (path, kind, sequence is not None)
+    def _group(
+        self, path: str, kind: ColumnKind, time_ns: int, sequence: int | None, timeline: str
+    ) -> ColumnGroup:
+        key = (path, kind, timeline if sequence is not None else None)
         group = self._groups.get(key)
         if group is None:
-            group = ColumnGroup(path, kind, sequences=[] if sequence is not None else None)
+            group = ColumnGroup(
+                path, kind, sequences=[] if sequence is not None else None, sequence_timeline=timeline
+            )
             self._groups[key] = group
         group.times_ns.append(time_ns)
         if group.sequences is not None and sequence is not None:

@@ -9,10 +9,17 @@
 | ``otel/spans/<service>/<span name>/duration_ms`` | Scalars, that span's duration |
 | ``otel/metrics/<service>/<metric>/<key=value>...`` | Scalars per metric and attribute set |
 | ``otel/logs/<service>/<logger>`` | TextLog, one line per OTel log record (Python ``logging`` included) |
+| ``worldforge/worlds/<world_id>/{state,objects,object_boxes}`` | TextDocument, Points3D, Boxes3D of a world snapshot |
+| ``worldforge/plans/<provider>/<planner>/<n>/{payload,action_targets,action_path}`` | a plan and its targets |
+| ``worldforge/benchmarks/<provider>/<operation>/{result,<metric>}`` | a benchmark result and its numbers |
+| ``worldforge/diagnostics/doctor`` | TextDocument, the doctor report |
+| ``worldforge/media/<span name>/<name>`` | EncodedImage carried by a span |
+| ``otel/traces/<trace_id>/<span_id>[/<span_id>...]`` | Boxes2D bar (+ Points2D events) of the trace waterfall |
 | ``otel/_self/<counter>`` | the exporter's own health |
 
-Timelines: ``worldforge_event`` (sequence of provider events) and ``worldforge_time`` (wall clock, from
-the spans' and data points' own timestamps, so events, other spans and metrics line up).
+Timelines: ``worldforge_event`` (sequence of provider events), ``worldforge_time`` (wall clock, from the
+spans' and data points' own timestamps, so everything lines up), ``worldforge_step`` (world step),
+``worldforge_plan`` (plan sequence) and ``worldforge_benchmark_result`` (benchmark result index).
 """
 
 from __future__ import annotations
@@ -22,8 +29,17 @@ from typing import Final
 
 EVENT_TIMELINE: Final = "worldforge_event"
 TIME_TIMELINE: Final = "worldforge_time"
+STEP_TIMELINE: Final = "worldforge_step"
+PLAN_TIMELINE: Final = "worldforge_plan"
+BENCHMARK_TIMELINE: Final = "worldforge_benchmark_result"
 
 EVENTS_ROOT: Final = "worldforge/events"
+WORLDS_ROOT: Final = "worldforge/worlds"
+PLANS_ROOT: Final = "worldforge/plans"
+BENCHMARKS_ROOT: Final = "worldforge/benchmarks"
+DOCTOR_PATH: Final = "worldforge/diagnostics/doctor"
+MEDIA_ROOT: Final = "worldforge/media"
+TRACES_ROOT: Final = "otel/traces"
 SPANS_ROOT: Final = "otel/spans"
 METRICS_ROOT: Final = "otel/metrics"
 LOGS_ROOT: Final = "otel/logs"
@@ -60,6 +76,31 @@ def metric_path(service: str, metric_name: str, attributes: dict[str, str]) -> s
 def log_path(service: str, logger_name: str) -> str:
     """Path of the TextLog of one logger (the log record's instrumentation scope) of one service."""
     return f"{LOGS_ROOT}/{path_part(service)}/{path_part(logger_name)}"
+
+
+def world_path(world_id: str) -> str:
+    """Base path of one world; ``/state``, ``/objects`` and ``/object_boxes`` hang below it."""
+    return f"{WORLDS_ROOT}/{path_part(world_id)}"
+
+
+def plan_path(provider: str, planner: str, number: int) -> str:
+    """Base path of the ``number``-th plan; ``/payload``, ``/action_targets`` and ``/action_path`` below it."""
+    return f"{PLANS_ROOT}/{path_part(provider)}/{path_part(planner)}/{number}"
+
+
+def benchmark_path(provider: str, operation: str) -> str:
+    """Base path of a benchmark result; ``/result`` and one ``/<metric>`` per number below it."""
+    return f"{BENCHMARKS_ROOT}/{path_part(provider)}/{path_part(operation)}"
+
+
+def media_path(span_name: str, name: str) -> str:
+    """Path of an image carried by a span."""
+    return f"{MEDIA_ROOT}/{path_part(span_name)}/{path_part(name)}"
+
+
+def trace_path(trace_id: str, span_ids: list[str]) -> str:
+    """Path of a span in the waterfall: its ancestors' ids (as far as known), then its own."""
+    return "/".join([TRACES_ROOT, trace_id, *span_ids])
 
 
 def self_path(counter: str) -> str:

@@ -22,7 +22,8 @@ from typing import Any, Final
 from worldforge_otel import _env
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun import at_exit
-from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
+from worldforge_otel.rerun.blueprint import default_blueprint
+from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind, ShapeRow
 from worldforge_otel.rerun.layout import EVENT_TIMELINE, TIME_TIMELINE
 from worldforge_otel.rerun.options import (
     DEFAULT_APPLICATION_ID,
@@ -51,7 +52,7 @@ class RerunSink:
         self.save_path: Path | None = None
         self.server_url: str | None = None
         self._lock = threading.Lock()
-        self._sequence = 0
+        self._sequences: dict[str, int] = {}
         self._closed = False
         self._errors = ThrottledLog(_LOG)
         self._rr: Any = None
@@ -74,11 +75,11 @@ class RerunSink:
         except OSError:
             return 0
 
-    def next_sequence(self, count: int) -> int:
-        """Reserve ``count`` consecutive ``worldforge_event`` numbers and return the first."""
+    def next_sequence(self, count: int, timeline: str = EVENT_TIMELINE) -> int:
+        """Reserve ``count`` consecutive numbers on a sequence timeline and return the first."""
         with self._lock:
-            first = self._sequence
-            self._sequence += count
+            first = self._sequences.get(timeline, 0)
+            self._sequences[timeline] = first + count
             return first
 
     def write(self, batch: ColumnBatch) -> bool:
@@ -89,6 +90,8 @@ class RerunSink:
         try:
             for group in batch:
                 self._send(recording, group)
+            for shape in batch.shapes:
+                self._log_shape(recording, shape)
         except Exception:
             self._errors.error("worldforge_otel: writing to the Rerun recording failed")
             return False
@@ -158,10 +161,17 @@ class RerunSink:
             sinks = self._destinations(rr, recording)
             if sinks:
                 recording.set_sinks(*sinks)
+            self._send_blueprint(recording)
         except Exception:
             _LOG.exception("worldforge_otel: could not open the Rerun recording; nothing is written to Rerun")
             return
         self._recording = recording
+
+    def _send_blueprint(self, recording: Any) -> None:
+        try:
+            recording.send_blueprint(default_blueprint(), make_active=False, make_default=True)
+        except Exception:  # a layout problem must never cost the data
+            _LOG.warning("worldforge_otel: could not send the default Rerun blueprint", exc_info=True)
 
     def _destinations(self, rr: Any, recording: Any) -> list[Any]:
         options = self.options
@@ -230,7 +240,7 @@ class RerunSink:
         np = _numpy()
         indexes = [rr.TimeColumn(TIME_TIMELINE, timestamp=np.asarray(group.times_ns, dtype="datetime64[ns]"))]
         if group.sequences is not None:
-            indexes.append(rr.TimeColumn(EVENT_TIMELINE, sequence=group.sequences))
+            indexes.append(rr.TimeColumn(group.sequence_timeline, sequence=group.sequences))
         if group.kind is ColumnKind.TEXT_LOG:
             columns = rr.TextLog.columns(text=group.values, level=group.levels)
         elif group.kind is ColumnKind.DOCUMENT:
@@ -239,6 +249,18 @@ class RerunSink:
             columns = rr.Scalars.columns(scalars=np.asarray(group.values, dtype=np.float64))
         # recording= by keyword: on rerun-sdk 0.41 a positional recording is dropped with a warning.
         rr.send_columns(group.path, indexes=indexes, columns=columns, recording=recording)
+
+    def _log_shape(self, recording: Any, shape: ShapeRow) -> None:
+        rr = self._rr
+        archetype = getattr(rr, shape.kind.value)(**shape.fields)
+        # Time context is per thread and recording; set it, log, and reset it so nothing leaks into other rows.
+        rr.set_time(TIME_TIMELINE, timestamp=_numpy().datetime64(shape.time_ns, "ns"), recording=recording)
+        for timeline, value in shape.sequences.items():
+            rr.set_time(timeline, sequence=value, recording=recording)
+        try:
+            rr.log(shape.path, archetype, recording=recording)
+        finally:
+            rr.reset_time(recording=recording)
 
     def _disable_after_fork(self) -> None:
         # The child must not write to the parent's stream (same file, same sockets): it cleanly stops.

@@ -25,11 +25,13 @@ from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from worldforge_otel.instrumentation import semconv
+from worldforge_otel.rerun.artifacts import add_artifact, add_media, is_artifact
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import event_level, event_path, span_path
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
+from worldforge_otel.rerun.waterfall import TraceWaterfall
 from worldforge_otel.sanitize import JSONValue, clean_text, sanitize_value
 
 UNKNOWN_SERVICE = "unknown_service"
@@ -57,28 +59,38 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
         sink: A :class:`RerunSink` you own (e.g. shared with other exporters); mutually exclusive with options.
         options: Destinations of the process-wide shared sink; ``None`` fields come from ``OTEL_EXPORTER_RERUN_*``,
             then the defaults (a timestamped ``.rrd`` file). Built with no arguments, as the SDK does.
+        waterfall: Also draw every trace as a waterfall under ``otel/traces/`` (see :mod:`.waterfall`).
     """
 
-    def __init__(self, *, sink: RerunSink | None = None, options: RerunOptions | None = None) -> None:
+    def __init__(
+        self, *, sink: RerunSink | None = None, options: RerunOptions | None = None, waterfall: bool = True
+    ) -> None:
         self._core = ExportCore("spans", sink=sink, options=options)
+        self._waterfall = TraceWaterfall() if waterfall else None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Translate and write ``spans``; returns FAILURE instead of raising."""
 
         def translate(batch: ColumnBatch) -> int:
+            sink = self._core.sink
             provider_events = [_is_provider_event(span) for span in spans]
             count = sum(provider_events)
-            sequence = self._core.sink.next_sequence(count) if count else 0
+            sequence = sink.next_sequence(count) if count else 0
             skipped = 0
             for span, is_provider_event in zip(spans, provider_events, strict=True):
                 try:
                     if is_provider_event:
                         add_provider_event(batch, span, sequence=sequence)
                         sequence += 1
+                    elif is_artifact(span):
+                        add_artifact(batch, span, sink)
                     else:
                         add_generic_span(batch, span)
+                    add_media(batch, span)
                 except Exception:
                     skipped += 1
+            if self._waterfall is not None:
+                self._waterfall.add(batch, spans)
             return skipped
 
         ok = self._core.export(len(spans), translate)

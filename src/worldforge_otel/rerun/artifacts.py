@@ -1,0 +1,166 @@
+"""Artifact spans (``worldforge.artifact.kind``) -> the reference design's worlds, plans, benchmarks in Rerun.
+
+| Artifact | Entity paths | Sequence timeline |
+|---|---|---|
+| world | ``worldforge/worlds/<id>/state`` TextDocument, ``/objects`` Points3D, ``/object_boxes`` Boxes3D | ``worldforge_step`` = world step |
+| plan | ``worldforge/plans/<provider>/<planner>/<n>/payload``, ``/action_targets`` Points3D, ``/action_path`` LineStrips3D | ``worldforge_plan`` = n |
+| benchmark | ``worldforge/benchmarks/<provider>/<operation>/result`` TextDocument and one Scalars per metric | ``worldforge_benchmark_result`` |
+| doctor | ``worldforge/diagnostics/doctor`` TextDocument | |
+| image (any span) | ``worldforge/media/<span name>/<name>`` EncodedImage | |
+
+Everything is also on ``worldforge_time`` at the span's (or event's) time.
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from worldforge_otel.instrumentation import semconv
+from worldforge_otel.instrumentation.artifacts import MAX_IMAGE_BYTES, image_media_type
+from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind
+from worldforge_otel.rerun.layout import (
+    BENCHMARK_TIMELINE,
+    DOCTOR_PATH,
+    PLAN_TIMELINE,
+    STEP_TIMELINE,
+    benchmark_path,
+    media_path,
+    path_part,
+    plan_path,
+    world_path,
+)
+from worldforge_otel.rerun.sinks import RerunSink
+from worldforge_otel.sanitize import clean_text
+
+OBJECT_COLOR: Final = [80, 160, 255]
+TARGET_COLOR: Final = [255, 170, 40]
+
+
+def is_artifact(span: ReadableSpan) -> bool:
+    """Whether ``span`` was made by :class:`~worldforge_otel.instrumentation.artifacts.ArtifactRecorder`."""
+    return semconv.ARTIFACT_KIND in (span.attributes or {})
+
+
+def add_artifact(batch: ColumnBatch, span: ReadableSpan, sink: RerunSink) -> None:
+    """Add the rows of one artifact span."""
+    attributes = span.attributes or {}
+    kind = attributes.get(semconv.ARTIFACT_KIND)
+    time_ns = span.end_time or span.start_time or 0
+    payload = _pretty(attributes.get(semconv.ARTIFACT_PAYLOAD))
+    if kind == "world":
+        _add_world(batch, attributes, payload, time_ns)
+    elif kind == "plan":
+        _add_plan(batch, attributes, payload, time_ns, sink.next_sequence(1, PLAN_TIMELINE))
+    elif kind == "benchmark":
+        for event in span.events:
+            if event.name == semconv.BENCHMARK_RESULT_EVENT:
+                index = sink.next_sequence(1, BENCHMARK_TIMELINE)
+                _add_benchmark_result(batch, event.attributes or {}, event.timestamp or time_ns, index)
+    elif kind == "doctor" and payload is not None:
+        batch.document(DOCTOR_PATH, payload, time_ns=time_ns)
+
+
+def add_media(batch: ColumnBatch, span: ReadableSpan) -> int:
+    """Add an EncodedImage for every ``data:image/png|jpeg;base64,`` value on the span or its events."""
+    found = 0
+    sources: list[tuple[Mapping[str, Any], int, str]] = [(span.attributes or {}, span.end_time or 0, "")]
+    sources += [(event.attributes or {}, event.timestamp, event.name) for event in span.events]
+    for attributes, time_ns, event_name in sources:
+        for key, value in attributes.items():
+            if not isinstance(value, str) or image_media_type(value) is None:
+                continue
+            name = str(attributes.get(semconv.IMAGE_NAME) or (event_name or key))
+            contents = _decode_data_uri(value)
+            if contents is None:
+                continue
+            batch.shape(
+                media_path(span.name, name),
+                ShapeKind.ENCODED_IMAGE,
+                time_ns=time_ns or span.end_time or 0,
+                contents=contents,
+                media_type=image_media_type(value),
+            )
+            found += 1
+    return found
+
+
+def _decode_data_uri(value: str) -> bytes | None:
+    try:
+        contents = base64.b64decode(value.split(",", 1)[1], validate=True)
+    except (ValueError, IndexError):
+        return None  # cut by an attribute length limit, or not base64
+    return contents if 0 < len(contents) <= MAX_IMAGE_BYTES else None
+
+
+def _pretty(payload: object) -> str | None:
+    if not isinstance(payload, str):
+        return None
+    try:
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except ValueError:
+        return payload  # cut by OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: shown as it is (it carries the marker)
+
+
+def _triples(values: object) -> list[list[float]]:
+    if not isinstance(values, Sequence) or isinstance(values, str):
+        return []
+    flat = [float(v) for v in values]
+    return [flat[i : i + 3] for i in range(0, len(flat) - len(flat) % 3, 3)]
+
+
+def _labels(values: object, count: int) -> list[str]:
+    names = [clean_text(str(v), max_chars=128) for v in values] if isinstance(values, Sequence) else []
+    return (names + [""] * count)[:count]
+
+
+def _add_world(batch: ColumnBatch, attributes: Mapping[str, Any], payload: str | None, time_ns: int) -> None:
+    base = world_path(str(attributes.get(semconv.WORLD_ID) or "world"))
+    step_value = attributes.get(semconv.WORLD_STEP)
+    step = {STEP_TIMELINE: step_value if isinstance(step_value, int) else 0}
+    if payload is not None:
+        batch.document(f"{base}/state", payload, time_ns=time_ns, sequence=step[STEP_TIMELINE], timeline=STEP_TIMELINE)
+    positions = _triples(attributes.get(semconv.WORLD_OBJECT_POSITIONS))
+    labels = _labels(attributes.get(semconv.WORLD_OBJECT_NAMES), len(positions))
+    batch.shape(f"{base}/objects", ShapeKind.POINTS3D, time_ns=time_ns, sequences=step, positions=positions,
+                labels=labels, colors=[OBJECT_COLOR] * len(positions), radii=[0.02] * len(positions))  # fmt: skip
+    mins = _triples(attributes.get(semconv.WORLD_BOX_MINS))
+    maxs = _triples(attributes.get(semconv.WORLD_BOX_MAXS))
+    centers = [[(lo + hi) / 2 for lo, hi in zip(a, b, strict=True)] for a, b in zip(mins, maxs, strict=False)]
+    half_sizes = [[abs(hi - lo) / 2 for lo, hi in zip(a, b, strict=True)] for a, b in zip(mins, maxs, strict=False)]
+    batch.shape(f"{base}/object_boxes", ShapeKind.BOXES3D, time_ns=time_ns, sequences=step, centers=centers,
+                half_sizes=half_sizes, labels=_labels(attributes.get(semconv.WORLD_BOX_NAMES), len(centers)),
+                colors=[OBJECT_COLOR] * len(centers))  # fmt: skip
+
+
+def _add_plan(
+    batch: ColumnBatch, attributes: Mapping[str, Any], payload: str | None, time_ns: int, number: int
+) -> None:
+    provider = str(attributes.get(semconv.PLAN_PROVIDER) or "unknown")
+    planner = str(attributes.get(semconv.PLAN_PLANNER) or "unknown")
+    base = plan_path(provider, planner, number)
+    sequence = {PLAN_TIMELINE: number}
+    if payload is not None:
+        batch.document(f"{base}/payload", payload, time_ns=time_ns, sequence=number, timeline=PLAN_TIMELINE)
+    targets = _triples(attributes.get(semconv.PLAN_TARGETS))
+    batch.shape(f"{base}/action_targets", ShapeKind.POINTS3D, time_ns=time_ns, sequences=sequence, positions=targets,
+                labels=[f"{i + 1}" for i in range(len(targets))], colors=[TARGET_COLOR] * len(targets),
+                radii=[0.025] * len(targets))  # fmt: skip
+    if len(targets) >= 2:
+        batch.shape(f"{base}/action_path", ShapeKind.LINE_STRIPS3D, time_ns=time_ns, sequences=sequence,
+                    strips=[targets], colors=[TARGET_COLOR])  # fmt: skip
+
+
+def _add_benchmark_result(batch: ColumnBatch, attributes: Mapping[str, Any], time_ns: int, index: int) -> None:
+    base = benchmark_path(str(attributes.get(semconv.PROVIDER)), str(attributes.get(semconv.OPERATION)))
+    payload = _pretty(attributes.get(semconv.ARTIFACT_PAYLOAD))
+    if payload is not None:
+        batch.document(f"{base}/result", payload, time_ns=time_ns, sequence=index, timeline=BENCHMARK_TIMELINE)
+    for key, value in attributes.items():
+        if key.startswith(semconv.BENCHMARK_METRIC_PREFIX) and isinstance(value, int | float):
+            metric = path_part(key[len(semconv.BENCHMARK_METRIC_PREFIX) :])
+            batch.scalar(f"{base}/{metric}", float(value), time_ns=time_ns, sequence=index, timeline=BENCHMARK_TIMELINE)
