@@ -154,3 +154,14 @@ def collector(jaeger, tmp_path):
     rotel = Rotel(binary, jaeger.url, tmp_path / "rotel.log")
     yield rotel
     rotel.stop()
+
+
+def column_cells(frame, path: str, component: str) -> list[list]:
+    """Every non-null cell of one column, as a list of instances (each converted to a plain list)."""
+    column = frame[f"{path}:{component}"]
+    cells = []
+    for cell in column:
+        if cell is None or (hasattr(cell, "__len__") and len(cell) == 0):
+            continue
+        cells.append([item.tolist() if hasattr(item, "tolist") else item for item in cell])
+    return cells

@@ -50,7 +50,7 @@ class TraceWaterfall:
     def add(self, batch: ColumnBatch, spans: Sequence[ReadableSpan]) -> None:
         """Add one bar (and its events) per span; parents first, so a batch's own hierarchy is exact."""
         with self._lock:
-            for span in sorted(spans, key=lambda s: s.start_time or 0):
+            for span in _parents_first(spans):
                 self._add(batch, span)
 
     def _trace(self, trace_id: int, start_ns: int) -> _Trace:
@@ -95,6 +95,28 @@ class TraceWaterfall:
             names = [clean_text(event.name, max_chars=64) for event in span.events]
             batch.shape(f"{path}/events", ShapeKind.POINTS2D, time_ns=end_ns, positions=positions, labels=names,
                         colors=[[250, 250, 250]] * len(names), radii=[0.15] * len(names))  # fmt: skip
+
+
+def _parents_first(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+    """``spans`` ordered so each parent in the batch comes before its children.
+
+    Start times can't tell: a WorldForge provider span is back-dated by its duration and may start before
+    its parent.
+    """
+    by_id = {s.get_span_context().span_id: s for s in spans if s.get_span_context() is not None}
+    ordered: list[ReadableSpan] = []
+    placed: set[int] = set()
+    for span in sorted(spans, key=lambda s: s.start_time or 0):
+        chain: list[ReadableSpan] = []
+        node: ReadableSpan | None = span
+        while node is not None and id(node) not in placed and len(chain) <= len(spans):
+            chain.append(node)
+            node = by_id.get(node.parent.span_id) if node.parent is not None else None
+        for item in reversed(chain):
+            if id(item) not in placed:
+                placed.add(id(item))
+                ordered.append(item)
+    return ordered
 
 
 def _color(span: ReadableSpan) -> list[int]:

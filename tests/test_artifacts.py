@@ -1,0 +1,229 @@
+"""Worlds, plans, benchmarks, doctor reports and images: through OTel spans into the reference Rerun layout."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import pytest
+from opentelemetry.trace import Status, StatusCode
+
+import worldforge_otel
+from conftest import column_cells, column_values, entity_paths, needs_rerun, read_rrd, recording_ids
+from worldforge_otel import RerunOptions
+from worldforge_otel.demo import DemoEvent
+from worldforge_otel.instrumentation.artifacts import payload_json
+
+pytestmark = needs_rerun
+
+WORLD = {
+    "schema_version": 1, "id": "world_lab1", "name": "lab", "provider": "mock", "step": 3,
+    "scene": {"objects": {
+        "obj_1": {"id": "obj_1", "name": "cube", "pose": {"position": {"x": 0.3, "y": 0.5, "z": 0.0}},
+                  "bbox": {"min": {"x": 0.2, "y": 0.4, "z": 0.0}, "max": {"x": 0.4, "y": 0.6, "z": 0.2}}},
+        "obj_2": {"id": "obj_2", "name": "mug", "pose": {"position": {"x": -0.1, "y": 0.25, "z": 0.05}},
+                  "bbox": {"min": {"x": -0.15, "y": 0.2, "z": 0.0}, "max": {"x": -0.05, "y": 0.3, "z": 0.1}}},
+    }},
+    "metadata": {"api_key": "sk-world-secret-123456"},
+    "history": [{"step": 0, "state": {"big": "x" * 1000}}],
+}
+PLAN = {
+    "goal": "move the cube to the left", "planner": "cem", "provider": "mock",
+    "actions": [{"type": "move_to", "parameters": {"target": {"x": 0.6, "y": 0.5, "z": 0.0}}},
+                {"type": "move_to", "parameters": {"target": {"x": 0.7, "y": 0.4, "z": 0.0}}},
+                {"type": "grip", "parameters": {}},
+                {"type": "move_to", "parameters": {"target": [0.8, 0.3, 0.1]}}],
+    "success_probability": 0.75,
+}
+BENCHMARK = {"results": [
+    {"provider": "mock", "operation": "predict", "iterations": 3, "success_count": 3, "error_count": 0,
+     "average_latency_ms": 0.97, "p95_latency_ms": 1.19, "throughput_per_second": 806.9},
+    {"provider": "mock", "operation": "generate", "iterations": 3, "success_count": 2, "error_count": 1,
+     "average_latency_ms": 4.5, "p95_latency_ms": 6.25, "throughput_per_second": 120.0},
+]}
+DOCTOR = {"world_count": 0, "provider_count": 8, "providers": [{"name": "cosmos", "token": "secret-token-value"}]}
+
+
+def flat(points) -> list[float]:
+    return [float(c) for point in points for c in point]
+
+
+def png(width=2, height=2) -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def recorded(tmp_path, providers):
+    """A run with every artifact kind, exported to Rerun and to the InMemorySpanExporter."""
+    path = tmp_path / "artifacts.rrd"
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
+                                          meter_provider=providers.meter_provider, set_global_providers=False)
+    tracer = providers.tracer_provider.get_tracer("host")
+    with tracer.start_as_current_span("world.plan"):
+        telemetry(DemoEvent("mock", "plan", "success", duration_ms=2.0))
+        telemetry.artifacts.record_world(WORLD)
+        telemetry.artifacts.record_plan(PLAN)
+        telemetry.artifacts.record_plan({**PLAN, "actions": PLAN["actions"][:1]}, provider="remote", planner="mpc")
+        telemetry.artifacts.record_benchmark(BENCHMARK)
+        telemetry.artifacts.record_doctor(DOCTOR)
+        telemetry.artifacts.record_image("camera", png())
+    telemetry.shutdown()
+    return path, providers.spans.get_finished_spans(), telemetry
+
+
+def test_world_objects_and_boxes_match_the_world(recorded):
+    path, _, _ = recorded
+    frame = read_rrd(path, index="worldforge_step", contents="/worldforge/worlds/**")
+    base = "/worldforge/worlds/world_lab1"
+    assert frame["worldforge_step"].tolist() == [3]
+    (positions,) = column_cells(frame, f"{base}/objects", "Points3D:positions")
+    assert flat(positions) == pytest.approx([0.3, 0.5, 0.0, -0.1, 0.25, 0.05])
+    assert column_cells(frame, f"{base}/objects", "Points3D:labels") == [["cube", "mug"]]
+    (half_sizes,) = column_cells(frame, f"{base}/object_boxes", "Boxes3D:half_sizes")
+    assert flat(half_sizes) == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.05])
+    (centers,) = column_cells(frame, f"{base}/object_boxes", "Boxes3D:centers")
+    assert flat(centers) == pytest.approx([0.3, 0.5, 0.1, -0.1, 0.25, 0.05])
+    (state,) = column_values(frame, f"{base}/state", "TextDocument:text")
+    document = json.loads(state)
+    assert document["id"] == "world_lab1" and "history" not in document and document["history_length"] == 1
+    assert document["metadata"]["api_key"] == "[REDACTED]"
+
+
+def test_plan_targets_are_the_action_targets_in_order(recorded):
+    path, _, _ = recorded
+    frame = read_rrd(path, index="worldforge_plan", contents="/worldforge/plans/**")
+    assert sorted(frame["worldforge_plan"].tolist()) == [0, 1]
+    (targets,) = column_cells(frame, "/worldforge/plans/mock/cem/0/action_targets", "Points3D:positions")
+    assert flat(targets) == pytest.approx([0.6, 0.5, 0.0, 0.7, 0.4, 0.0, 0.8, 0.3, 0.1])
+    (strip,) = column_cells(frame, "/worldforge/plans/mock/cem/0/action_path", "LineStrips3D:strips")
+    assert flat([list(point) for point in strip[0]]) == pytest.approx(flat(targets))
+    assert "/worldforge/plans/remote/mpc/1/action_targets" in entity_paths(frame)
+    assert "/worldforge/plans/remote/mpc/1/action_path" not in entity_paths(frame)  # one target: no path
+    (payload,) = column_values(frame, "/worldforge/plans/mock/cem/0/payload", "TextDocument:text")
+    assert json.loads(payload)["goal"] == "move the cube to the left"
+
+
+def test_benchmark_scalars_equal_the_reports_numbers(recorded):
+    path, _, _ = recorded
+    frame = read_rrd(path, index="worldforge_benchmark_result", contents="/worldforge/benchmarks/**")
+    for index, result in enumerate(BENCHMARK["results"]):
+        base = f"/worldforge/benchmarks/mock/{result['operation']}"
+        for metric in ("iterations", "success_count", "error_count", "average_latency_ms", "p95_latency_ms",
+                       "throughput_per_second"):
+            assert column_values(frame, f"{base}/{metric}", "Scalars:scalars") == [pytest.approx(result[metric])]
+        (document,) = column_values(frame, f"{base}/result", "TextDocument:text")
+        assert json.loads(document) == result
+        rows = frame[frame[f"{base}/result:TextDocument:text"].notna()]
+        assert rows["worldforge_benchmark_result"].tolist() == [index]
+
+
+def test_doctor_report_and_image(recorded):
+    path, _, _ = recorded
+    frame = read_rrd(path, index="worldforge_time", contents="/worldforge/**")
+    (doctor,) = column_values(frame, "/worldforge/diagnostics/doctor", "TextDocument:text")
+    assert json.loads(doctor)["provider_count"] == 8 and "secret-token-value" not in doctor
+    blobs = [c for c in frame.columns if c.startswith("/worldforge/media/worldforge.image/camera:EncodedImage:blob")]
+    (blob,) = column_cells(frame, "/worldforge/media/worldforge.image/camera", blobs[0].split(":", 1)[1])
+    assert bytes(bytearray(blob[0])) == png()
+    assert b"sk-world-secret" not in path.read_bytes() and b"secret-token-value" not in path.read_bytes()
+
+
+def test_the_same_payloads_reach_any_otel_backend(recorded):
+    _, spans, telemetry = recorded
+    by_name = {span.name: span for span in spans}
+    world = by_name["worldforge.world"].attributes
+    assert json.loads(world["worldforge.artifact.payload"])["name"] == "lab"
+    assert list(world["worldforge.world.object_positions"]) == pytest.approx([0.3, 0.5, 0.0, -0.1, 0.25, 0.05])
+    assert list(by_name["worldforge.plan"].attributes["worldforge.plan.targets"])[:3] == pytest.approx([0.6, 0.5, 0])
+    events = by_name["worldforge.benchmark"].events
+    assert [e.attributes["worldforge.benchmark.metric.p95_latency_ms"] for e in events] == [1.19, 6.25]
+    image = by_name["worldforge.image"].events[0].attributes["worldforge.image.data"]
+    assert image.startswith("data:image/png;base64,")
+    parent = by_name["world.plan"].get_span_context().span_id
+    assert all(by_name[n].parent.span_id == parent for n in ("worldforge.world", "worldforge.plan"))
+    assert telemetry.artifacts.artifacts_recorded == 6 and telemetry.artifacts.artifacts_dropped == 0
+
+
+def test_the_trace_waterfall_draws_each_span_under_its_parent(tmp_path, providers):
+    path = tmp_path / "waterfall.rrd"
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
+                                          meter_provider=providers.meter_provider, set_global_providers=False)
+    tracer = providers.tracer_provider.get_tracer("host")
+    with tracer.start_as_current_span("world.plan") as root:
+        with tracer.start_as_current_span("rollout") as child:
+            child.add_event("candidate scored")
+            telemetry(DemoEvent("mock", "predict", "success", duration_ms=5.0))
+            telemetry(DemoEvent("remote", "generate", "failure", duration_ms=1.0, message="boom"))
+        root.set_status(Status(StatusCode.OK))
+    telemetry.shutdown()
+    spans = {s.name: s for s in providers.spans.get_finished_spans()}
+    trace_id = f"{root.get_span_context().trace_id:032x}"
+    ids = {name: f"{span.get_span_context().span_id:016x}" for name, span in spans.items()}
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
+    base = f"/otel/traces/{trace_id}/{ids['world.plan']}"
+    rollout = f"{base}/{ids['rollout']}"
+    predict = f"{rollout}/{ids['predict mock']}"
+    assert {base, rollout, predict, f"{rollout}/{ids['generate remote']}", f"{rollout}/events"} <= entity_paths(frame)
+    (root_center,) = column_cells(frame, base, "Boxes2D:centers")
+    (predict_center,) = column_cells(frame, predict, "Boxes2D:centers")
+    (predict_half,) = column_cells(frame, predict, "Boxes2D:half_sizes")
+    assert predict_half[0][0] * 2 == pytest.approx(5.0, rel=1e-3)  # x spans the 5 ms duration
+    assert predict_center[0][1] - root_center[0][1] == pytest.approx(2.0)  # depth 2 below the root
+    colors = {name: column_cells(frame, path_, "Boxes2D:colors")[0][0]
+              for name, path_ in (("root", base), ("failure", f"{rollout}/{ids['generate remote']}"))}
+    assert colors["root"] != colors["failure"]
+    (label,) = column_cells(frame, predict, "Boxes2D:labels")
+    assert label[0].startswith("predict mock · 5.00 ms")
+    assert column_cells(frame, f"{rollout}/events", "Points2D:labels") == [["candidate scored"]]
+
+
+def test_payloads_over_the_cap_are_marked_not_crashed(tmp_path, providers):
+    huge = {**WORLD, "scene": {"objects": {f"o{i}": {"name": f"o{i}", "pose": {"position": [i, 0, 0]}}
+                                           for i in range(6000)}}}
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=tmp_path / "huge.rrd"),
+                                          tracer_provider=providers.tracer_provider, max_artifact_payload_chars=2000,
+                                          meter_provider=providers.meter_provider, set_global_providers=False)
+    telemetry.artifacts.record_world(huge)
+    telemetry.artifacts.record_world(object())  # not a world: counted, never raised
+    telemetry.artifacts.record_image("broken", b"GIF89a not supported")
+    telemetry.shutdown()
+    (span,) = providers.spans.get_finished_spans()
+    payload = span.attributes["worldforge.artifact.payload"]
+    assert len(payload) <= 2000 and json.loads(payload)["_truncated"] is True
+    assert span.attributes["worldforge.artifact.payload_truncated"] is True
+    assert len(span.attributes["worldforge.world.object_positions"]) == 4096 * 3
+    assert span.attributes["worldforge.world.objects_dropped"] == 6000 - 4096
+    assert telemetry.artifacts.artifacts_dropped == 2
+    frame = read_rrd(tmp_path / "huge.rrd", index="worldforge_step", contents="/worldforge/worlds/**")
+    (positions,) = column_cells(frame, "/worldforge/worlds/world_lab1/objects", "Points3D:positions")
+    assert len(positions) == 4096
+
+
+@pytest.mark.parametrize("cap", [200, 1000, 5000])
+def test_payload_json_never_exceeds_the_cap_and_stays_json(cap):
+    text, truncated = payload_json({f"k{i}": '"quoted" ' * 400 for i in range(4)}, cap)
+    assert truncated and len(text) <= cap and json.loads(text)["original_chars"] > cap
+
+
+def test_the_default_blueprint_travels_with_the_recording(recorded):
+    path, _, _ = recorded
+    import rerun as rr
+
+    if hasattr(rr, "dataframe") and hasattr(rr.dataframe, "load_recording"):  # 0.24: no reader for blueprints
+        import subprocess
+        import sys
+
+        out = subprocess.run([sys.executable, "-m", "rerun", "rrd", "print", str(path)], capture_output=True,
+                             text=True, check=True, timeout=60).stdout
+        assert "blueprint" in out.lower() or "TextLog" in out
+        return
+    from rerun.chunk import RrdReader
+
+    blueprints = RrdReader(str(path)).blueprints()
+    assert blueprints and blueprints[0].application_id == recording_ids(path)[0][0]
