@@ -103,7 +103,7 @@ def _parents_first(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
     Start times can't tell: a WorldForge provider span is back-dated by its duration and may start before
     its parent.
     """
-    by_id = {s.get_span_context().span_id: s for s in spans if s.get_span_context() is not None}
+    by_id = {context.span_id: s for s in spans if (context := s.get_span_context()) is not None}
     ordered: list[ReadableSpan] = []
     placed: set[int] = set()
     for span in sorted(spans, key=lambda s: s.start_time or 0):
