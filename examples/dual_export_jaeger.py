@@ -43,7 +43,7 @@ def main() -> int:
     tracer = telemetry.tracer_provider.get_tracer("dual_export_example")
     with tracer.start_as_current_span("dual-export example") as root:
         trace_id = f"{root.get_span_context().trace_id:032x}"
-        result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider)
+        result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider, artifacts=telemetry.artifacts)
     telemetry.shutdown()
 
     print(f"{result.events} provider events sent to {args.otlp_endpoint} and to Rerun ({result.source})")

@@ -150,7 +150,7 @@ def test_the_same_payloads_reach_any_otel_backend(recorded):
     assert telemetry.artifacts.artifacts_recorded == 6 and telemetry.artifacts.artifacts_dropped == 0
 
 
-def test_the_trace_waterfall_draws_each_span_under_its_parent(tmp_path, providers):
+def test_the_trace_waterfall_draws_every_span_of_a_trace_as_a_bar_at_its_depth(tmp_path, providers):
     path = tmp_path / "waterfall.rrd"
     telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
                                           meter_provider=providers.meter_provider, set_global_providers=False)
@@ -161,26 +161,32 @@ def test_the_trace_waterfall_draws_each_span_under_its_parent(tmp_path, provider
             telemetry(DemoEvent("mock", "predict", "success", duration_ms=5.0))
             telemetry(DemoEvent("remote", "generate", "failure", duration_ms=1.0, message="boom"))
         root.set_status(Status(StatusCode.OK))
+    telemetry(DemoEvent("mock", "score", "success", duration_ms=1.0))  # a lone span: its own trace, not drawn
     telemetry.shutdown()
     spans = {s.name: s for s in providers.spans.get_finished_spans()}
-    trace_id = f"{root.get_span_context().trace_id:032x}"
-    ids = {name: f"{span.get_span_context().span_id:016x}" for name, span in spans.items()}
+    base = f"/otel/traces/{root.get_span_context().trace_id:032x}"
     frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
-    base = f"/otel/traces/{trace_id}/{ids['world.plan']}"
-    rollout = f"{base}/{ids['rollout']}"
-    predict = f"{rollout}/{ids['predict mock']}"
-    assert {base, rollout, predict, f"{rollout}/{ids['generate remote']}", f"{rollout}/events"} <= entity_paths(frame)
-    (root_center,) = column_cells(frame, base, "Boxes2D:centers")
-    (predict_center,) = column_cells(frame, predict, "Boxes2D:centers")
-    (predict_half,) = column_cells(frame, predict, "Boxes2D:half_sizes")
-    assert predict_half[0][0] * 2 == pytest.approx(5.0, rel=1e-3)  # x spans the 5 ms duration
-    assert predict_center[0][1] - root_center[0][1] == pytest.approx(2.0)  # depth 2 below the root
-    colors = {name: column_cells(frame, path_, "Boxes2D:colors")[0][0]
-              for name, path_ in (("root", base), ("failure", f"{rollout}/{ids['generate remote']}"))}
-    assert colors["root"] != colors["failure"]
-    (label,) = column_cells(frame, predict, "Boxes2D:labels")
-    assert label[0].startswith("predict mock · 5.00 ms")
-    assert column_cells(frame, f"{rollout}/events", "Points2D:labels") == [["candidate scored"]]
+    assert {p for p in entity_paths(frame)} == {f"{base}/spans", f"{base}/events", f"{base}/tree"}
+    (labels,) = column_cells(frame, f"{base}/spans", "Boxes2D:labels")
+    (centers,) = column_cells(frame, f"{base}/spans", "Boxes2D:centers")
+    (half_sizes,) = column_cells(frame, f"{base}/spans", "Boxes2D:half_sizes")
+    (colors,) = column_cells(frame, f"{base}/spans", "Boxes2D:colors")
+    bars = {label.split(" · ")[0]: (c, h, color) for label, c, h, color in zip(labels, centers, half_sizes, colors,
+                                                                             strict=True)}
+    assert set(bars) == {"world.plan", "rollout", "predict mock", "generate remote"}
+    depth = {name: round(bar[0][1] - bars["world.plan"][0][1], 3) for name, bar in bars.items()}
+    assert depth == {"world.plan": 0, "rollout": 1, "predict mock": 2, "generate remote": 2}
+    assert bars["predict mock"][1][0] * 2 == pytest.approx(5.0, rel=1e-3)  # the bar spans the 5 ms duration
+    start = {name: bar[0][0] - bar[1][0] for name, bar in bars.items()}
+    trace_start = min(s.start_time for s in spans.values() if s.name != "score mock")
+    assert start["rollout"] == pytest.approx((spans["rollout"].start_time - trace_start) / 1e6, abs=1e-3)
+    assert len({bar[2] for bar in bars.values()}) == 3  # colours: ok, unset, error
+    assert column_cells(frame, f"{base}/events", "Points2D:labels") == [["candidate scored"]]
+    (tree,) = column_values(frame, f"{base}/tree", "TextDocument:text")
+    lines = tree.splitlines()
+    assert lines[0].startswith("world.plan") and lines[1].startswith("  rollout")
+    assert {line.strip().split(" · ")[0] for line in lines[2:]} == {"predict mock", "generate remote"}
+    assert all(line.startswith("    ") for line in lines[2:])
 
 
 def test_payloads_over_the_cap_are_marked_not_crashed(tmp_path, providers):

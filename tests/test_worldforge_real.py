@@ -57,3 +57,56 @@ def test_instrumentor_composes_with_the_users_handler_and_uninstruments(provider
     forge.create_world("lab4", provider="mock").predict(worldforge.Action.move_to(0.2, 0.2, 0.0), steps=1)
     assert len(providers.spans.get_finished_spans()) == count  # unwrapped, and old instances went quiet
     assert len(seen) == 2  # the user's own handler keeps working
+
+
+def test_real_world_plan_benchmark_and_doctor_artifacts(tmp_path, providers):
+    from conftest import column_cells
+
+    path = tmp_path / "artifacts.rrd"
+    telemetry = worldforge_otel.configure(
+        rerun=worldforge_otel.RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
+        meter_provider=providers.meter_provider, set_global_providers=False,
+    )
+    forge = worldforge.WorldForge(event_handler=telemetry, state_dir=tmp_path / "worlds")
+    world = forge.create_world("lab", provider="mock")
+    P, B = worldforge.Position, worldforge.BBox
+    world.add_object(worldforge.SceneObject("cube", P(0.1, 0.2, 0.3), B(P(0.0, 0.1, 0.2), P(0.2, 0.3, 0.4))))
+    world.add_object(worldforge.SceneObject("mug", P(-0.4, 0.5, 0.0), B(P(-0.5, 0.45, 0.0), P(-0.3, 0.55, 0.12))))
+    world.predict(worldforge.Action.move_to(0.3, 0.5, 0.0), steps=2)
+    telemetry.artifacts.record_world(world)
+    plan = world.plan(goal="move the cube to the left", provider="mock")
+    telemetry.artifacts.record_plan(plan)
+    report = worldforge.ProviderBenchmarkHarness(forge=forge).run("mock", operations=["predict"], iterations=3)
+    telemetry.artifacts.record_benchmark(report)
+    telemetry.artifacts.record_doctor(forge.doctor())
+    telemetry.shutdown()
+    assert telemetry.artifacts.artifacts_dropped == 0
+
+    state = world.to_dict()
+    objects = list(state["scene"]["objects"].values())
+    frame = read_rrd(path, index="worldforge_step", contents="/worldforge/worlds/**")
+    base = f"/worldforge/worlds/{world.id}"
+    assert frame["worldforge_step"].dropna().tolist() == [state["step"]]
+    (positions,) = column_cells(frame, f"{base}/objects", "Points3D:positions")
+    expected = [[o["pose"]["position"][k] for k in "xyz"] for o in objects]
+    assert [pytest.approx(p) for p in positions] == expected
+    assert column_cells(frame, f"{base}/objects", "Points3D:labels") == [[o["name"] for o in objects]]
+    (half_sizes,) = column_cells(frame, f"{base}/object_boxes", "Boxes3D:half_sizes")
+    for half, item in zip(half_sizes, objects, strict=True):
+        assert half == pytest.approx([(item["bbox"]["max"][k] - item["bbox"]["min"][k]) / 2 for k in "xyz"])
+
+    plan_dict = plan.to_dict()
+    frame = read_rrd(path, index="worldforge_plan", contents="/worldforge/plans/**")
+    (targets,) = column_cells(frame, f"/worldforge/plans/mock/{plan_dict['planner']}/0/action_targets",
+                              "Points3D:positions")
+    expected_targets = [[a["parameters"]["target"][k] for k in "xyz"] for a in plan_dict["actions"]]
+    assert [pytest.approx(t) for t in targets] == expected_targets
+
+    (result,) = report.to_dict()["results"]
+    frame = read_rrd(path, index="worldforge_benchmark_result", contents="/worldforge/benchmarks/**")
+    for metric in ("average_latency_ms", "p95_latency_ms", "throughput_per_second", "success_count"):
+        values = column_values(frame, f"/worldforge/benchmarks/mock/predict/{metric}", "Scalars:scalars")
+        assert values == [pytest.approx(result[metric])]
+    assert frame["worldforge_benchmark_result"].tolist() == [0]
+    frame = read_rrd(path, index="worldforge_time", contents="/worldforge/diagnostics/**")
+    assert column_values(frame, "/worldforge/diagnostics/doctor", "TextDocument:text")

@@ -74,7 +74,7 @@ def _demo(args: argparse.Namespace) -> int:
         otlp_protocol=args.otlp_protocol,
         set_global_providers=False,  # a command owns its providers; nothing global is left behind
     )
-    result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider)
+    result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider, artifacts=telemetry.artifacts)
     sink = telemetry.rerun_sink
     if sink is not None and sink.server_url is not None:
         print(f"- serving: {sink.server_url} (press Ctrl-C to stop)")

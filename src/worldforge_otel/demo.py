@@ -86,8 +86,39 @@ def built_in_events(seed: int = 7) -> list[DemoEvent]:
     return events
 
 
-def run_demo(handler: EventHandler, *, tracer_provider: trace.TracerProvider | None = None) -> DemoResult:
-    """Run the flow inside one ``worldforge.demo`` span, sending every event to ``handler``."""
+def built_in_artifacts() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A world (two objects with boxes), a plan (three targets) and a benchmark report, as ``to_dict()`` gives them."""
+    world = {
+        "id": "world_demo_lab", "name": "lab", "provider": "mock", "step": 3,
+        "scene": {"objects": {
+            "obj_cube": {"id": "obj_cube", "name": "cube", "pose": {"position": {"x": 0.3, "y": 0.5, "z": 0.05}},
+                         "bbox": {"min": {"x": 0.25, "y": 0.45, "z": 0.0}, "max": {"x": 0.35, "y": 0.55, "z": 0.1}}},
+            "obj_mug": {"id": "obj_mug", "name": "mug", "pose": {"position": {"x": -0.2, "y": 0.3, "z": 0.06}},
+                        "bbox": {"min": {"x": -0.25, "y": 0.25, "z": 0.0}, "max": {"x": -0.15, "y": 0.35, "z": 0.12}}},
+        }},
+    }  # fmt: skip
+    plan = {
+        "goal": "move the cube to the left", "planner": "cem", "provider": "mock", "success_probability": 0.75,
+        "actions": [
+            {"type": "move_to", "parameters": {"target": {"x": x, "y": 0.5, "z": 0.05}}} for x in (0.1, -0.1, -0.3)
+        ],
+    }  # fmt: skip
+    benchmark = {"results": [
+        {"provider": "mock", "operation": op, "iterations": 5, "success_count": 5, "error_count": 0,
+         "average_latency_ms": latency, "p95_latency_ms": latency * 1.4, "throughput_per_second": 1000 / latency}
+        for op, latency in (("predict", 0.9), ("plan", 2.4))
+    ]}  # fmt: skip
+    return world, plan, benchmark
+
+
+def run_demo(
+    handler: EventHandler, *, tracer_provider: trace.TracerProvider | None = None, artifacts: Any = None
+) -> DemoResult:
+    """Run the flow inside one ``worldforge.demo`` span, sending every event to ``handler``.
+
+    With ``artifacts`` (an :class:`~worldforge_otel.instrumentation.ArtifactRecorder`), the world, the plan,
+    a benchmark report (and, with worldforge-ai, the doctor report) are recorded too.
+    """
     tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("worldforge_otel.demo")
     worldforge = _real_worldforge()
     count = 0
@@ -101,14 +132,29 @@ def run_demo(handler: EventHandler, *, tracer_provider: trace.TracerProvider | N
         if worldforge is not None:
             forge = worldforge.WorldForge(event_handler=counting)
             world = forge.create_world("lab", provider="mock")
+            position, box = worldforge.Position, worldforge.BBox
+            world.add_object(worldforge.SceneObject(
+                "mug", position(-0.2, 0.3, 0.06), box(position(-0.25, 0.25, 0.0), position(-0.15, 0.35, 0.12))
+            ))  # fmt: skip
             for step in (1, 2, 3):
                 world.predict(worldforge.Action.move_to(0.1 * step, 0.5, 0.0), steps=step)
-            world.plan(goal="move the cube to the left", provider="mock")
+            plan = world.plan(goal="move the cube to the left", provider="mock")
+            if artifacts is not None:
+                artifacts.record_world(world)
+                artifacts.record_plan(plan)
+                harness = worldforge.ProviderBenchmarkHarness(forge=forge)
+                artifacts.record_benchmark(harness.run("mock", operations=["predict"], iterations=5))
+                artifacts.record_doctor(forge.doctor())
             remote = remote_provider_events(worldforge.ProviderEvent)
             source = f"worldforge-ai {getattr(worldforge, '__version__', '')} mock provider".replace("  ", " ")
         else:
             for event in built_in_events():
                 counting(event)
+            if artifacts is not None:
+                world, plan, benchmark = built_in_artifacts()
+                artifacts.record_world(world)
+                artifacts.record_plan(plan)
+                artifacts.record_benchmark(benchmark)
             remote = remote_provider_events(DemoEvent)
             source = "built-in mock flow (install worldforge-otel[worldforge] on Python >= 3.13 for the real one)"
         for event in remote:

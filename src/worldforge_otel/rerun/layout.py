@@ -14,7 +14,7 @@
 | ``worldforge/benchmarks/<provider>/<operation>/{result,<metric>}`` | a benchmark result and its numbers |
 | ``worldforge/diagnostics/doctor`` | TextDocument, the doctor report |
 | ``worldforge/media/<span name>/<name>`` | EncodedImage carried by a span |
-| ``otel/traces/<trace_id>/<span_id>[/<span_id>...]`` | Boxes2D bar (+ Points2D events) of the trace waterfall |
+| ``otel/traces/<trace_id>/{spans,events,tree}`` | the trace waterfall: Boxes2D bars, Points2D events, the span tree |
 | ``otel/_self/<counter>`` | the exporter's own health |
 
 Timelines: ``worldforge_event`` (sequence of provider events), ``worldforge_time`` (wall clock, from the
@@ -96,11 +96,6 @@ def benchmark_path(provider: str, operation: str) -> str:
 def media_path(span_name: str, name: str) -> str:
     """Path of an image carried by a span."""
     return f"{MEDIA_ROOT}/{path_part(span_name)}/{path_part(name)}"
-
-
-def trace_path(trace_id: str, span_ids: list[str]) -> str:
-    """Path of a span in the waterfall: its ancestors' ids (as far as known), then its own."""
-    return "/".join([TRACES_ROOT, trace_id, *span_ids])
 
 
 def self_path(counter: str) -> str:

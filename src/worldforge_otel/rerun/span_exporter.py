@@ -90,7 +90,7 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                 except Exception:
                     skipped += 1
             if self._waterfall is not None:
-                self._waterfall.add(batch, spans)
+                self._waterfall.add(batch, spans, time_ns=max((s.end_time or 0) for s in spans) if spans else 0)
             return skipped
 
         ok = self._core.export(len(spans), translate)

@@ -1,12 +1,16 @@
-"""The trace waterfall: every span as a bar in a 2D view, and the span hierarchy as entity paths.
+"""The trace waterfall: every trace's spans as bars in a 2D view, and its span tree as a document.
 
-Each span is one entity ``otel/traces/<trace_id>/<span_id>`` nested under its parent's entity when the parent
-was already seen (spans arrive as they end, so a parent that ends later is known only by its id: the child
-then sits under ``.../<parent_span_id>/<span_id>``). Its Boxes2D bar runs from x = start to x = end in ms
-since the trace's first seen span, at y = the trace's band + depth, coloured by status and labelled with the
-span name and duration; span events are Points2D on the bar. Rows are on ``worldforge_time`` at the span end,
-so scrubbing the timeline grows the waterfall next to the 3D scene at the same moment. State is bounded:
-the newest :data:`MAX_TRACES` traces and :data:`MAX_SPANS_PER_TRACE` spans per trace are remembered.
+For each trace with more than one span, ``otel/traces/<trace_id>/spans`` holds one Boxes2D bar per span:
+x runs from start to end in ms since the trace's first span, y is the trace's band plus the span's depth,
+coloured by status (error red, retry amber, ok green, unset blue) and labelled with the span name and
+duration. ``.../events`` holds the span events as Points2D on their bars, and ``.../tree`` is the span
+hierarchy as an indented TextDocument (names, durations, span ids). Rows are on ``worldforge_time`` at the
+export, and each export re-draws the whole trace: spans arrive as they end (children before parents), and
+re-drawing places a late parent and re-nests its children, so the picture is exact once the trace ended.
+
+Cost: one entity per trace, not per span (measured: an entity per span was 4.6x slower and 11x larger, see
+docs/performance.md). A single-span trace is not drawn (it has no hierarchy). State is bounded: the newest
+:data:`MAX_TRACES` traces and :data:`MAX_SPANS_PER_TRACE` spans per trace.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from opentelemetry.trace import StatusCode
 
 from worldforge_otel.instrumentation import semconv
 from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind
-from worldforge_otel.rerun.layout import trace_path
+from worldforge_otel.rerun.layout import TRACES_ROOT
 from worldforge_otel.sanitize import clean_text
 
 MAX_TRACES: Final = 256
@@ -30,93 +34,138 @@ MAX_SPANS_PER_TRACE: Final = 2048
 TRACE_BAND: Final = 10  # y distance between two traces' bands
 BAR_HEIGHT: Final = 0.8
 COLORS: Final = {"error": [230, 60, 60], "retry": [240, 170, 40], "ok": [70, 170, 110], "unset": [90, 140, 230]}
+EVENT_COLOR: Final = [250, 250, 250]
+
+
+@dataclass(frozen=True, slots=True)
+class _Bar:
+    parent_id: int | None
+    name: str
+    start_ns: int
+    end_ns: int
+    color: list[int]
+    events: tuple[tuple[int, str], ...]
 
 
 @dataclass(slots=True)
 class _Trace:
     band: int
-    start_ns: int
-    spans: dict[int, tuple[list[str], int]] = field(default_factory=dict)  # span id -> (path ids, depth)
+    bars: dict[int, _Bar] = field(default_factory=dict)  # span id -> bar, in arrival order
 
 
 class TraceWaterfall:
-    """Remembers recent traces so each new span is placed under its parent, on its trace's band."""
+    """Remembers recent traces and re-draws each trace touched by an export."""
 
     def __init__(self) -> None:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
         self._bands = 0
         self._lock = threading.Lock()
 
-    def add(self, batch: ColumnBatch, spans: Sequence[ReadableSpan]) -> None:
-        """Add one bar (and its events) per span; parents first, so a batch's own hierarchy is exact."""
+    def add(self, batch: ColumnBatch, spans: Sequence[ReadableSpan], *, time_ns: int) -> None:
+        """Remember ``spans`` and add the rows of every trace they belong to."""
+        by_trace: dict[int, list[ReadableSpan]] = {}
+        for span in spans:
+            context = span.get_span_context()
+            if context is not None and context.trace_id and span.start_time is not None:
+                by_trace.setdefault(context.trace_id, []).append(span)
         with self._lock:
-            for span in _parents_first(spans):
-                self._add(batch, span)
+            for trace_id, members in by_trace.items():
+                trace = self._traces.get(trace_id)
+                if trace is None and len(members) == 1 and members[0].parent is None:
+                    continue  # a trace of one span: nothing to draw
+                trace = self._remember(trace_id, trace, members)
+                _draw(batch, f"{TRACES_ROOT}/{trace_id:032x}", trace, time_ns)
 
-    def _trace(self, trace_id: int, start_ns: int) -> _Trace:
-        trace = self._traces.get(trace_id)
+    def _remember(self, trace_id: int, trace: _Trace | None, spans: list[ReadableSpan]) -> _Trace:
         if trace is None:
-            trace = _Trace(band=self._bands, start_ns=start_ns)
+            trace = _Trace(band=self._bands)
             self._bands += 1
             self._traces[trace_id] = trace
             while len(self._traces) > MAX_TRACES:
                 self._traces.popitem(last=False)
-        else:
-            self._traces.move_to_end(trace_id)
+        self._traces.move_to_end(trace_id)
+        for span in spans:
+            if len(trace.bars) >= MAX_SPANS_PER_TRACE:
+                break
+            context = span.get_span_context()
+            parent = span.parent if span.parent is not None and span.parent.trace_id == trace_id else None
+            start = span.start_time or 0
+            trace.bars[context.span_id] = _Bar(  # type: ignore[union-attr]  # filtered in add()
+                parent_id=parent.span_id if parent is not None else None,
+                name=clean_text(span.name or "span", max_chars=96),
+                start_ns=start,
+                end_ns=max(span.end_time or start, start),
+                color=_color(span),
+                events=tuple((event.timestamp, clean_text(event.name, max_chars=64)) for event in span.events),
+            )
         return trace
 
-    def _add(self, batch: ColumnBatch, span: ReadableSpan) -> None:
-        context = span.get_span_context()
-        if context is None or not context.trace_id or span.start_time is None:
-            return
-        start_ns, end_ns = span.start_time, span.end_time or span.start_time
-        trace = self._trace(context.trace_id, start_ns)
-        own = f"{context.span_id:016x}"
-        parent = span.parent if span.parent is not None and span.parent.trace_id == context.trace_id else None
-        known = trace.spans.get(parent.span_id) if parent is not None else None
-        if known is not None:
-            ids, depth = [*known[0], own], known[1] + 1
-        elif parent is not None:
-            ids, depth = [f"{parent.span_id:016x}", own], 1
-        else:
-            ids, depth = [own], 0
-        if len(trace.spans) < MAX_SPANS_PER_TRACE:
-            trace.spans[context.span_id] = (ids, depth)
-        path = trace_path(f"{context.trace_id:032x}", ids)
-        y = trace.band * TRACE_BAND + depth
-        x0 = (start_ns - trace.start_ns) / 1e6
-        duration_ms = max(0, end_ns - start_ns) / 1e6
-        label = f"{clean_text(span.name or 'span', max_chars=96)} · {duration_ms:.2f} ms"
-        size = [max(duration_ms, 1e-3), BAR_HEIGHT]
-        batch.shape(path, ShapeKind.BOXES2D, time_ns=end_ns, mins=[[x0, y]], sizes=[size], labels=[label],
-                    colors=[_color(span)])  # fmt: skip
-        if span.events:
-            positions = [[(event.timestamp - trace.start_ns) / 1e6, y + BAR_HEIGHT / 2] for event in span.events]
-            names = [clean_text(event.name, max_chars=64) for event in span.events]
-            batch.shape(f"{path}/events", ShapeKind.POINTS2D, time_ns=end_ns, positions=positions, labels=names,
-                        colors=[[250, 250, 250]] * len(names), radii=[0.15] * len(names))  # fmt: skip
 
-
-def _parents_first(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
-    """``spans`` ordered so each parent in the batch comes before its children.
-
-    Start times can't tell: a WorldForge provider span is back-dated by its duration and may start before
-    its parent.
-    """
-    by_id = {context.span_id: s for s in spans if (context := s.get_span_context()) is not None}
-    ordered: list[ReadableSpan] = []
-    placed: set[int] = set()
-    for span in sorted(spans, key=lambda s: s.start_time or 0):
-        chain: list[ReadableSpan] = []
-        node: ReadableSpan | None = span
-        while node is not None and id(node) not in placed and len(chain) <= len(spans):
+def _depths(bars: dict[int, _Bar]) -> dict[int, int]:
+    depths: dict[int, int] = {}
+    root = -1  # stands for "no parent"
+    for span_id in bars:
+        chain: list[int] = []
+        node = span_id
+        while node in bars and node not in depths and len(chain) <= len(bars):
             chain.append(node)
-            node = by_id.get(node.parent.span_id) if node.parent is not None else None
-        for item in reversed(chain):
-            if id(item) not in placed:
-                placed.add(id(item))
-                ordered.append(item)
-    return ordered
+            parent = bars[node].parent_id
+            node = parent if parent is not None else root
+        if node == root:
+            base = 0  # the chain starts at a root span
+        elif node in depths:
+            base = depths[node] + 1  # under a span placed already
+        else:
+            base = 1  # under a parent not seen yet (still running): one level below the trace's roots
+        for offset, item in enumerate(reversed(chain)):
+            depths[item] = base + offset
+    return depths
+
+
+def _draw(batch: ColumnBatch, path: str, trace: _Trace, time_ns: int) -> None:
+    bars = trace.bars
+    depths = _depths(bars)
+    origin = min(bar.start_ns for bar in bars.values())
+    mins, sizes, labels, colors = [], [], [], []
+    event_points, event_labels = [], []
+    for span_id, bar in bars.items():
+        y = trace.band * TRACE_BAND + depths[span_id]
+        duration_ms = (bar.end_ns - bar.start_ns) / 1e6
+        mins.append([(bar.start_ns - origin) / 1e6, y])
+        sizes.append([max(duration_ms, 1e-3), BAR_HEIGHT])
+        labels.append(f"{bar.name} · {duration_ms:.2f} ms")
+        colors.append(bar.color)
+        for timestamp, name in bar.events:
+            event_points.append([(timestamp - origin) / 1e6, y + BAR_HEIGHT / 2])
+            event_labels.append(name)
+    batch.shape(f"{path}/spans", ShapeKind.BOXES2D, time_ns=time_ns, mins=mins, sizes=sizes, labels=labels,
+                colors=colors)  # fmt: skip
+    if event_points:
+        count = len(event_points)
+        batch.shape(f"{path}/events", ShapeKind.POINTS2D, time_ns=time_ns, positions=event_points,
+                    labels=event_labels, colors=[EVENT_COLOR] * count, radii=[0.15] * count)  # fmt: skip
+    batch.document(f"{path}/tree", _tree(bars, depths, origin), time_ns=time_ns)
+
+
+def _tree(bars: dict[int, _Bar], depths: dict[int, int], origin: int) -> str:
+    children: dict[int | None, list[int]] = {}
+    for span_id, bar in bars.items():
+        parent = bar.parent_id if bar.parent_id in bars else None
+        children.setdefault(parent, []).append(span_id)
+    lines: list[str] = []
+
+    def walk(span_id: int, indent: int) -> None:
+        bar = bars[span_id]
+        lines.append(
+            f"{'  ' * indent}{bar.name} · {(bar.end_ns - bar.start_ns) / 1e6:.2f} ms "
+            f"(+{(bar.start_ns - origin) / 1e6:.2f} ms) span {span_id:016x}"
+        )
+        for child in sorted(children.get(span_id, []), key=lambda c: bars[c].start_ns):
+            walk(child, indent + 1)
+
+    for root in sorted(children.get(None, []), key=lambda r: bars[r].start_ns):
+        walk(root, depths[root])
+    return "\n".join(lines)
 
 
 def _color(span: ReadableSpan) -> list[int]:
