@@ -40,6 +40,12 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 def _any_value(value):
     kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {item.key: _any_value(item.value) for item in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
     return getattr(value, kind) if kind else None
 
 

@@ -24,7 +24,7 @@ _IDS = re.compile(r"trace=([0-9a-f]{32}) span=([0-9a-f]{16})")
 
 
 def rrd_span_ids(path: Path) -> set[tuple[str, str]]:
-    """(trace id, span id) of every span in the recording: provider event payloads and other spans' log lines."""
+    """(trace id, span id) of every span in the recording: event payloads, span log lines, waterfall span trees."""
     ids: set[tuple[str, str]] = set()
     frame = read_rrd(path, index="worldforge_time", contents="/**")
     for entity in entity_paths(frame):
@@ -35,6 +35,10 @@ def rrd_span_ids(path: Path) -> set[tuple[str, str]]:
         elif entity.startswith("/otel/spans/") and entity.endswith("/log"):
             for text in column_values(frame, entity, "TextLog:text"):
                 ids.update(_IDS.findall(text))
+        elif entity.startswith("/otel/traces/") and entity.endswith("/tree"):
+            trace_id = entity.split("/")[3]
+            for text in column_values(frame, entity, "TextDocument:text"):
+                ids.update((trace_id, span_id) for span_id in re.findall(r"span ([0-9a-f]{16})", text))
     return ids
 
 
