@@ -32,8 +32,10 @@ class Providers:
         self.metrics = InMemoryMetricReader()
         self.meter_provider = MeterProvider(resource=resource, metric_readers=[self.metrics])
 
-    def handler(self) -> ProviderEventHandler:
-        return ProviderEventHandler(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider)
+    def handler(self, *, deferred: bool = False) -> ProviderEventHandler:
+        """Translation tests run on the calling thread; the deferred (default) path has tests of its own."""
+        return ProviderEventHandler(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
+                                    deferred=deferred)
 
     def metric_points(self) -> dict[str, list]:
         points: dict[str, list] = {}

@@ -84,7 +84,8 @@ def test_a_bad_value_is_one_clear_line_and_the_exporters_still_write_the_default
     assert spans.sink is metrics.sink is logs.sink  # one recording per process
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    ProviderEventHandler(tracer_provider=provider)(DemoEvent("mock", "predict", "success", duration_ms=1.0))
+    ProviderEventHandler(tracer_provider=provider, deferred=False)(DemoEvent("mock", "predict", "success",
+                                                                               duration_ms=1.0))
     for exporter in (spans, metrics, logs):
         exporter.shutdown()
     assert spans.spans_exported == 1
@@ -172,7 +173,7 @@ def test_attribute_length_limit_is_respected_marked_and_warned_once(clean_env, c
     spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    handler = ProviderEventHandler(tracer_provider=provider)
+    handler = ProviderEventHandler(tracer_provider=provider, deferred=False)
     long_message = "the model refused the request because " + "x" * 200
     with caplog.at_level(logging.WARNING, logger="worldforge_otel"):
         handler(DemoEvent("mock", "predict", "failure", message=long_message))

@@ -4,6 +4,7 @@ import math
 import threading
 import time
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -145,8 +146,9 @@ def test_a_failing_tracer_is_counted_not_raised(providers, caplog):
     assert len(errors) == 1  # logged once, then throttled
 
 
-def test_eight_threads_thousand_events_each(providers):
-    handler = providers.handler()
+@pytest.mark.parametrize("deferred", [True, False], ids=["deferred", "calling-thread"])
+def test_eight_threads_thousand_events_each(providers, deferred):
+    handler = providers.handler(deferred=deferred)
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
@@ -162,6 +164,7 @@ def test_eight_threads_thousand_events_each(providers):
     for thread in threads:
         thread.join()
     assert not errors
+    assert handler.force_flush(10_000)
     assert len(providers.spans.get_finished_spans()) == 8000
     assert handler.stats.events_handled == 8000
 

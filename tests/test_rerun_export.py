@@ -26,7 +26,7 @@ def record(tmp_path, events, *, batch=False, extra=None):
     exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
     provider = TracerProvider(resource=Resource.create({"service.name": "svc"}))
     provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
-    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider())
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider(), deferred=False)
     for item in events:
         handler(item)
     if extra:
@@ -95,7 +95,7 @@ def test_eight_threads_times_thousand_events_all_exported(tmp_path):
     exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=10_000))
-    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider())
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider(), deferred=False)
 
     def work(n):
         for i in range(1000):
@@ -117,7 +117,7 @@ def test_metrics_become_scalars_per_metric_and_attribute_set(tmp_path, strict_re
     exporter = RerunMetricExporter(options=RerunOptions(save_path=path))
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
     meter_provider = MeterProvider(metric_readers=[reader], resource=Resource.create({"service.name": "svc"}))
-    handler = ProviderEventHandler(tracer_provider=TracerProvider(), meter_provider=meter_provider)
+    handler = ProviderEventHandler(tracer_provider=TracerProvider(), meter_provider=meter_provider, deferred=False)
     handler(DemoEvent("mock", "predict", "success", duration_ms=100.0))
     handler(DemoEvent("mock", "predict", "success", duration_ms=300.0))
     meter_provider.shutdown()  # final collection + export; the reader passes timeout= to shutdown
@@ -185,7 +185,7 @@ def test_closing_with_an_unreachable_viewer_is_bounded(tmp_path):
     exporter = RerunSpanExporter(sink=sink)
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider())
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider(), deferred=False)
     for _ in range(100):
         handler(DemoEvent("mock", "predict", "success", duration_ms=1.0))
     started = time.monotonic()

@@ -54,11 +54,19 @@ def find_attached(provider: object, kind: type) -> Any:
 
 
 class DetachableSpanProcessor(SpanProcessor):
-    """Forwards to a processor until shut down; the host's provider keeps it, but it goes quiet."""
+    """Forwards to a processor until shut down; the host's provider keeps it, but it goes quiet.
+
+    It also counts the spans a ``BatchSpanProcessor`` is about to drop because its queue is full (the SDK
+    drops them silently unless its internal metrics are on).
+    """
 
     def __init__(self, processor: SpanProcessor) -> None:
         self._processor = processor
         self._active = True
+        self.dropped = 0
+        batch = getattr(processor, "_batch_processor", None)  # opentelemetry-sdk >= 1.31 internals
+        self._queue = getattr(batch, "_queue", None)
+        self._max_queue_size = getattr(batch, "_max_queue_size", None)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._active:
@@ -66,6 +74,9 @@ class DetachableSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._active:
+            queue, limit = self._queue, self._max_queue_size
+            if queue is not None and limit is not None and len(queue) >= limit:
+                self.dropped += 1  # the full deque drops its oldest span; approximate under contention
             self._processor.on_end(span)
 
     def shutdown(self) -> None:

@@ -139,6 +139,13 @@ class Telemetry:
         return self.handler.stats
 
     @property
+    def spans_dropped(self) -> int:
+        """Spans lost before Rerun/OTLP: a full batch queue, or Rerun writes that failed."""
+        exporter = self._parts.rerun_span_exporter
+        lost_in_queues = sum(processor.dropped for processor in self._parts.span_processors)
+        return lost_in_queues + (exporter.spans_dropped if exporter is not None else 0)
+
+    @property
     def spans_exported(self) -> int:
         """Spans written to Rerun so far."""
         exporter = self._parts.rerun_span_exporter
@@ -147,6 +154,7 @@ class Telemetry:
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything pending now; True when every part flushed in time."""
         flushes: list[Callable[[], bool]] = [
+            lambda: self.handler.force_flush(timeout_millis),  # events still queued become spans first
             *(lambda p=p: p.force_flush(timeout_millis) for p in self._parts.span_processors),
             *(lambda r=r: r.force_flush(timeout_millis) for r in self._parts.metric_readers),
             *(lambda p=p: p.force_flush(timeout_millis) for p in self._parts.log_processors),
@@ -164,7 +172,7 @@ class Telemetry:
                 return
             self.is_shut_down = True
         parts = self._parts
-        self.handler.enabled = False
+        self.handler.shutdown(timeout_millis)  # queued events become spans before the processors flush
         self.artifacts.enabled = False
         if parts.logging_handler is not None:
             remove_logging_handler(parts.logging_handler)

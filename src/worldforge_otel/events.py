@@ -146,3 +146,16 @@ def _duration_ms(value: object) -> float | None:
     if not math.isfinite(duration) or duration < 0.0:
         return None
     return duration
+
+
+_FIELDS = ("provider", "operation", "phase", "attempt", "max_attempts", "method", "target", "status_code",
+           "duration_ms", "message", "metadata")  # fmt: skip
+
+
+def snapshot(event: object) -> dict[str, object]:
+    """A cheap copy of ``event``'s fields (metadata copied one level deep), safe to read on another thread."""
+    copy = dict(event) if isinstance(event, Mapping) else {name: getattr(event, name, None) for name in _FIELDS}
+    metadata = copy.get("metadata")
+    if isinstance(metadata, Mapping):
+        copy["metadata"] = dict(metadata)
+    return copy

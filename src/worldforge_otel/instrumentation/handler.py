@@ -8,13 +8,15 @@ import time
 from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, get_tracer_provider
 
 from worldforge_otel._throttled_log import ThrottledLog
-from worldforge_otel.events import EventRecord
+from worldforge_otel.events import EventRecord, snapshot
 from worldforge_otel.instrumentation import semconv
 from worldforge_otel.instrumentation.attribute_limits import AttributeLimiter, attribute_length_limit
+from worldforge_otel.instrumentation.event_queue import DEFAULT_MAX_QUEUE_SIZE, EventQueue
 from worldforge_otel.instrumentation.metrics import ProviderMetrics
 from worldforge_otel.instrumentation.span_attributes import span_attributes
 from worldforge_otel.instrumentation.trace_context import parent_context, run_id
@@ -40,9 +42,16 @@ class ProviderEventHandler:
     ``error.type``; retries keep status UNSET and carry a ``worldforge.retry`` event, so a trace shows every
     attempt. The handler is thread-safe and never raises: an event it cannot record is counted as dropped.
 
+    By default the host's thread only takes a snapshot of the event and its current trace context and hands
+    it to a worker thread (a bounded queue: ``max_queue_size`` events waiting at most, more are dropped and
+    counted), which builds the span and records the metrics. ``force_flush()`` waits for the worker;
+    ``deferred=False`` does everything on the calling thread instead.
+
     Args:
         tracer_provider: Provider for spans; the global one when omitted.
         meter_provider: Provider for metrics; the global one when omitted.
+        deferred: Build spans and metrics on a worker thread (default) instead of the calling thread.
+        max_queue_size: Events waiting for the worker at most.
     """
 
     def __init__(
@@ -50,6 +59,8 @@ class ProviderEventHandler:
         *,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        deferred: bool = True,
+        max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
     ) -> None:
         tracer_provider = tracer_provider or get_tracer_provider()
         self._tracer = tracer_provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
@@ -60,37 +71,72 @@ class ProviderEventHandler:
         self._lock = threading.Lock()
         self._handled = 0
         self._dropped = 0
+        self._queue = EventQueue(self._record_batch, max_size=max_queue_size) if deferred else None
         self.enabled = True
 
     def __call__(self, event: object) -> None:
         """Record ``event``; never raises into WorldForge."""
         if not self.enabled or otel_context.get_value(_SUPPRESS_KEY):
             return
+        end_ns = time.time_ns()
+        if self._queue is None:
+            self._record_one(event, end_ns, None)
+            return
         try:
-            self._record(EventRecord.from_event(event))
+            item = (snapshot(event), end_ns, otel_context.get_current())
         except Exception:
-            with self._lock:
-                self._dropped += 1
-            self._errors.error("worldforge_otel: could not record a ProviderEvent; it was dropped")
+            self._count_drop("could not read a ProviderEvent; it was dropped")
+            return
+        if not self._queue.put(item):
+            self._errors.error(
+                "worldforge_otel: the event queue is full (%d events waiting); dropping events. Raise "
+                "max_queue_size or check that the exporters keep up",
+                len(self._queue),
+                exc_info=False,
+            )
+
+    def force_flush(self, timeout_millis: float = 30_000) -> bool:
+        """Wait until every event handed over so far became a span; False on timeout."""
+        return self._queue.flush(timeout_millis / 1000.0) if self._queue is not None else True
+
+    def shutdown(self, timeout_millis: float = 30_000) -> bool:
+        """Record what is queued (bounded) and stop the worker; later events are ignored."""
+        self.enabled = False
+        return self._queue.close(timeout_millis / 1000.0) if self._queue is not None else True
+
+    @property
+    def stats(self) -> HandlerStats:
+        """Events recorded and dropped so far (dropped: unreadable, failed, or over the queue's capacity)."""
+        queue_dropped = self._queue.dropped if self._queue is not None else 0
+        with self._lock:
+            return HandlerStats(events_handled=self._handled, events_dropped=self._dropped + queue_dropped)
+
+    def _record_batch(self, batch: list[tuple[dict[str, object], int, Context]]) -> None:
+        for event, end_ns, context in batch:
+            self._record_one(event, end_ns, context)
+
+    def _record_one(self, event: object, end_ns: int, context: Context | None) -> None:
+        try:
+            self._record(EventRecord.from_event(event), end_ns, context)
+        except Exception:
+            self._count_drop("could not record a ProviderEvent; it was dropped")
             return
         with self._lock:
             self._handled += 1
 
-    @property
-    def stats(self) -> HandlerStats:
-        """Events recorded and dropped so far."""
+    def _count_drop(self, message: str) -> None:
         with self._lock:
-            return HandlerStats(events_handled=self._handled, events_dropped=self._dropped)
+            self._dropped += 1
+        self._errors.error("worldforge_otel: %s", message)
 
-    def _record(self, record: EventRecord) -> None:
-        end_ns = time.time_ns()
+    def _record(self, record: EventRecord, end_ns: int, context: Context | None) -> None:
         duration_ns = int(record.duration_ms * 1_000_000) if record.duration_ms is not None else 0
         attributes = span_attributes(record, run_id=run_id(record.metadata))
         if self._limiter is not None:
             self._limiter.apply(attributes)
         span = self._tracer.start_span(
             semconv.span_name(record.operation, record.provider),
-            context=parent_context(record.metadata),
+            context=parent_context(record.metadata) or context,
             kind=SpanKind.CLIENT,
             attributes=attributes,
             start_time=end_ns - duration_ns,

@@ -110,8 +110,10 @@ def writable_file_problem(path: Path) -> str | None:
     """Why ``path`` cannot be written (its directory is created if missing), or None when it can."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("ab"):
-            pass
+        with path.open("wb") as probe:  # the recording replaces the file anyway
+            probe.write(b"\0")
+            probe.flush()  # a full disk (or /dev/full) fails here, not at open
+        path.write_bytes(b"")
     except OSError as error:
         return error.strerror or str(error)
     return None

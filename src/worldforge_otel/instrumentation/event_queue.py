@@ -1,0 +1,152 @@
+"""A bounded hand-off from the host's threads to one worker thread, so the host pays microseconds per event.
+
+``put`` appends to a deque (no lock on the way in) and wakes the worker only when it may be asleep; when
+the queue is full the item is dropped and counted exactly. The worker drains in batches. ``flush`` waits
+(bounded) until everything put before it was processed. A forked child starts with an empty queue and its
+own worker (the parent's items are the parent's).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final
+
+_LOG = logging.getLogger(__name__)
+DEFAULT_MAX_QUEUE_SIZE: Final = 8192
+BATCH_SIZE: Final = 512
+_IDLE_WAKEUP_SECS: Final = 1.0
+
+
+class EventQueue:
+    """Runs ``process(batch)`` on a daemon worker for the items ``put`` from any thread.
+
+    Args:
+        process: Called on the worker with a list of items; must not raise (exceptions are logged).
+        max_size: Items waiting at most; more are dropped and counted in :attr:`dropped`.
+        name: Worker thread name.
+    """
+
+    def __init__(self, process: Callable[[list[Any]], None], *, max_size: int = DEFAULT_MAX_QUEUE_SIZE,
+                 name: str = "worldforge-otel-events") -> None:  # fmt: skip
+        self._process = process
+        self.max_size = max_size
+        self._name = name
+        self._reset()
+        _QUEUES.add(self)
+
+    def _reset(self) -> None:
+        self._items: deque[Any] = deque()
+        self._wakeup = threading.Event()
+        self._done = threading.Condition()
+        self._in_flight = 0
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._drop_lock = threading.Lock()
+        self.dropped = 0
+
+    def put(self, item: Any) -> bool:
+        """Queue ``item``; False (and counted) when the queue is full or closed."""
+        if self._closed or len(self._items) >= self.max_size:
+            with self._drop_lock:
+                self.dropped += 1
+            return False
+        self._items.append(item)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+        if self._thread is None:
+            self._start()
+        return True
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def flush(self, timeout_secs: float) -> bool:
+        """Wait until every item queued so far was processed; False if ``timeout_secs`` passed first."""
+        deadline = time.monotonic() + max(timeout_secs, 0.0)
+        self._wakeup.set()
+        with self._done:
+            while self._items or self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                    return not (self._items or self._in_flight)
+                self._done.wait(min(remaining, 0.05))
+        return True
+
+    def close(self, timeout_secs: float) -> bool:
+        """Process what is queued (bounded by ``timeout_secs``), then stop the worker; idempotent."""
+        flushed = self.flush(timeout_secs)
+        self._closed = True
+        self._wakeup.set()
+        return flushed
+
+    def _start(self) -> None:
+        with self._drop_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+        _flush_at_exit_once()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wakeup.wait(_IDLE_WAKEUP_SECS)
+            self._wakeup.clear()
+            while self._items:
+                batch: list[Any] = []
+                with self._done:
+                    while self._items and len(batch) < BATCH_SIZE:
+                        batch.append(self._items.popleft())
+                    self._in_flight = len(batch)
+                try:
+                    self._process(batch)
+                except Exception:
+                    _LOG.exception("worldforge_otel: processing queued events failed")
+                with self._done:
+                    self._in_flight = 0
+                    self._done.notify_all()
+
+    def _after_fork_in_child(self) -> None:
+        self._reset()
+
+
+_QUEUES: weakref.WeakSet[EventQueue] = weakref.WeakSet()
+EXIT_FLUSH_SECS: Final = 5.0
+_exit_hook_lock = threading.Lock()
+_exit_hook_registered = False
+
+
+def _flush_at_exit_once() -> None:
+    """Flush every queue at exit, before the providers' own exit-time shutdown.
+
+    Registered when the first worker starts, i.e. after the host created its providers; atexit runs the
+    last-registered first, so queued events still get exported.
+    """
+    global _exit_hook_registered  # noqa: PLW0603
+    with _exit_hook_lock:
+        if _exit_hook_registered:
+            return
+        _exit_hook_registered = True
+    atexit.register(_flush_all, EXIT_FLUSH_SECS)
+
+
+def _flush_all(timeout_secs: float) -> None:
+    deadline = time.monotonic() + timeout_secs
+    for queue in list(_QUEUES):
+        queue.flush(max(0.0, deadline - time.monotonic()))
+
+
+def _after_fork() -> None:
+    for queue in list(_QUEUES):
+        queue._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
