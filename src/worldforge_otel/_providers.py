@@ -66,7 +66,7 @@ class DetachableSpanProcessor(SpanProcessor):
         self.dropped = 0
         batch = getattr(processor, "_batch_processor", None)  # opentelemetry-sdk >= 1.31 internals
         self._queue = getattr(batch, "_queue", None)
-        self._max_queue_size = getattr(batch, "_max_queue_size", None)
+        self._queue_limit = getattr(batch, "_max_queue_size", None)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._active:
@@ -74,7 +74,7 @@ class DetachableSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._active:
-            queue, limit = self._queue, self._max_queue_size
+            queue, limit = self._queue, self._queue_limit
             if queue is not None and limit is not None and len(queue) >= limit:
                 self.dropped += 1  # the full deque drops its oldest span; approximate under contention
             self._processor.on_end(span)

@@ -107,7 +107,7 @@ class ExportCore:
         """Flush the sink within the timeout."""
         if self._shutdown:
             return False
-        return self.sink.flush(timeout_millis / 1000.0)
+        return self.sink.flush(min(timeout_millis / 1000.0, self.sink.options.timeout_secs))
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
         """Stop accepting batches; release (or leave) the sink. Idempotent."""
@@ -116,8 +116,11 @@ class ExportCore:
                 _LOG.debug("worldforge_otel: Rerun %s exporter shutdown called twice; ignoring", self.signal)
                 return
             self._shutdown = True
-        timeout_secs = None if timeout_millis is None else timeout_millis / 1000.0
+        # The SDK passes its own generous timeouts (30 s); the recording's deadline is the options' (5 s default).
+        timeout_secs = self.sink.options.timeout_secs
+        if timeout_millis is not None:
+            timeout_secs = min(timeout_secs, timeout_millis / 1000.0)
         if self._owns_sink:
             self.sink.release(timeout_secs)
         else:
-            self.sink.flush(timeout_secs if timeout_secs is not None else self.sink.options.timeout_secs)
+            self.sink.flush(timeout_secs)

@@ -110,10 +110,15 @@ def writable_file_problem(path: Path) -> str | None:
     """Why ``path`` cannot be written (its directory is created if missing), or None when it can."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as probe:  # the recording replaces the file anyway
-            probe.write(b"\0")
-            probe.flush()  # a full disk (or /dev/full) fails here, not at open
-        path.write_bytes(b"")
+        with path.open("ab"):  # never truncates: a recording may already be writing this file
+            pass
+        # A full disk (or a device such as /dev/full) fails on write, not on open: probe with one byte.
+        probe = path if path.exists() and not path.is_file() else path.parent / f".{path.name}.{os.getpid()}.probe"
+        with probe.open("ab") as handle:
+            handle.write(b"\0")
+            handle.flush()
+        if probe != path:
+            probe.unlink(missing_ok=True)
     except OSError as error:
         return error.strerror or str(error)
     return None
