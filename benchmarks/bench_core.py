@@ -3,9 +3,10 @@
     python benchmarks/bench_core.py [--events 10000] [--output docs/performance.md]
 
 1. Host-thread cost per ProviderEvent: our handler (span + metrics, BatchSpanProcessor) vs a bare span
-   start/end with a no-op processor, in the same run.
+   start/end with a no-op processor, in the same run (deferred and on the calling thread).
 2. Export throughput into an .rrd: RerunSpanExporter vs rerun-sdk writing the same rows with send_columns
    (the physical limit) vs one rr.log per row (the naive design), plus bytes per event.
+3. The trace waterfall's cost; with ``--scale N``: N events through configure() (10k/100k/1M checkpoints, RSS).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def best_of(runs: int, action: Callable[[], float]) -> float:
 
 
 def host_cost(count: int) -> dict[str, float]:
+    """µs per event on the calling thread: bare span vs our handler, deferred (default) and on the calling thread.
+
+    The deferred handler is measured with a queue large enough for the whole run, by wall time and by the
+    calling thread's own CPU time (``time.thread_time``: without the worker's share of the GIL).
+    """
     items = events(count)
     bare_provider = TracerProvider()
     bare_provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
@@ -70,29 +76,79 @@ def host_cost(count: int) -> dict[str, float]:
             tracer.start_span("predict mock").end()
         return (time.perf_counter() - started) / count * 1e6
 
-    ours_provider = TracerProvider()
-    ours_provider.add_span_processor(BatchSpanProcessor(NoOpExporter(), max_queue_size=count * 2))
-    handler = ProviderEventHandler(tracer_provider=ours_provider, meter_provider=MeterProvider())
+    def ours(deferred: bool, clock: Callable[[], float]) -> Callable[[], float]:
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(NoOpExporter(), max_queue_size=count * 2))
+        handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider(), deferred=deferred,
+                                       max_queue_size=count * 2)
 
-    def ours() -> float:
-        started = time.perf_counter()
-        for item in items:
-            handler(item)
-        elapsed = (time.perf_counter() - started) / count * 1e6
-        ours_provider.force_flush()
-        return elapsed
+        def run() -> float:
+            started = clock()
+            for item in items:
+                handler(item)
+            elapsed = (clock() - started) / count * 1e6
+            handler.force_flush(600_000)
+            provider.force_flush()
+            return elapsed
 
-    bare_us, ours_us = best_of(5, bare), best_of(5, ours)
+        return run
+
+    bare_us = best_of(5, bare)
+    deferred_wall = best_of(5, ours(True, time.perf_counter))
+    deferred_cpu = best_of(5, ours(True, time.thread_time))
+    sync_us = best_of(5, ours(False, time.perf_counter))
     bare_provider.shutdown()
-    ours_provider.shutdown()
-    return {"bare_span_us": bare_us, "handler_us": ours_us, "ratio": ours_us / bare_us}
+    return {"bare_span_us": bare_us, "deferred_wall_us": deferred_wall, "deferred_thread_cpu_us": deferred_cpu,
+            "calling_thread_us": sync_us, "ratio": deferred_cpu / bare_us, "ratio_wall": deferred_wall / bare_us,
+            "ratio_calling_thread": sync_us / bare_us}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scale(total: int, directory: Path) -> dict[str, object]:
+    """``total`` events through configure() into an .rrd, in flushed bursts (so nothing is dropped):
+    end-to-end µs/event and RSS at about 10k, 100k and 1M."""
+    import worldforge_otel
+
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=directory / "scale.rrd"),
+                                          set_global_providers=False)
+    burst = 4_096  # fits the default event queue (8,192), so a burst is never dropped
+    template = events(burst)
+    checkpoints: list[dict[str, float]] = []
+    started = time.perf_counter()
+    sent = 0
+    baseline_rss = None
+    while sent < total:
+        size = min(burst, total - sent)
+        for item in template[:size]:
+            telemetry(item)
+        before = sent
+        sent += size
+        telemetry.force_flush(600_000)
+        if before < 10_000 <= sent:
+            baseline_rss = rss_mb()
+        if any(before < mark <= sent for mark in (10_000, 100_000, 1_000_000)) or sent == total:
+            checkpoints.append({"events": sent, "seconds": time.perf_counter() - started, "rss_mb": rss_mb(),
+                                "us_per_event": (time.perf_counter() - started) / sent * 1e6})
+    telemetry.shutdown(600_000)
+    stats = telemetry.stats
+    return {"checkpoints": checkpoints, "rss_growth_after_10k_mb": rss_mb() - (baseline_rss or 0.0),
+            "handled": stats.events_handled, "dropped": stats.events_dropped,
+            "spans_exported": telemetry.spans_exported, "spans_dropped": telemetry.spans_dropped,
+            "rrd_bytes": (directory / "scale.rrd").stat().st_size}
 
 
 def finished_spans(count: int) -> list[ReadableSpan]:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider())
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider(), deferred=False)
     for item in events(count):
         handler(item)
     return list(memory.get_finished_spans())
@@ -104,7 +160,7 @@ def nested_spans(count: int, per_trace: int = 10) -> list[ReadableSpan]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("bench")
-    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider())
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider(), deferred=False)
     items = iter(events(count))
     for _ in range(count // per_trace):
         with tracer.start_as_current_span("world.plan"):
@@ -208,23 +264,36 @@ def write_report(
     host: dict[str, float],
     export: dict[str, dict[str, float]],
     waterfall: dict[str, dict[str, float]],
+    scaled: dict[str, object] | None,
 ) -> str:
     limit = export["send_columns"]
     ours = export["RerunSpanExporter"]
     lines = [
         "# Performance",
         "",
-        f"Measured with `python benchmarks/bench_core.py --events {count}` on {platform.python_version()}, "
+        f"Measured with `python benchmarks/bench_core.py --events {count}"
+        + (f" --scale {scaled['handled'] + scaled['dropped']}`" if scaled else "`")  # type: ignore[operator]
+        + f" on {platform.python_version()}, "
         f"rerun-sdk {rr.__version__}, {os.cpu_count()} cores (noisy shared machine: read the ratios, "
         "absolute times are context only).",
         "",
         "## Host-thread cost per ProviderEvent (best of 5)",
         "",
-        "| | µs/event | ratio |",
-        "|---|---|---|",
-        f"| bare span start/end, no-op processor | {host['bare_span_us']:.1f} | 1.00× |",
-        f"| `ProviderEventHandler` (sanitize + span + 4 metrics, BatchSpanProcessor) | {host['handler_us']:.1f} "
-        f"| {host['ratio']:.2f}× |",
+        "| | µs/event | ratio | goal |",
+        "|---|---|---|---|",
+        f"| bare span start/end, no-op processor | {host['bare_span_us']:.1f} | 1.00× | |",
+        f"| `ProviderEventHandler`, deferred (default): calling thread's CPU time | "
+        f"{host['deferred_thread_cpu_us']:.1f} | {host['ratio']:.2f}× "
+        f"| ≤ 1.5× {'met' if host['ratio'] <= 1.5 else 'missed'} |",
+        f"| same, wall time of the calling loop (includes the worker's share of the GIL) | "
+        f"{host['deferred_wall_us']:.1f} | {host['ratio_wall']:.2f}× | |",
+        f"| `ProviderEventHandler(deferred=False)`: span + 4 metrics + sanitizing on the calling thread | "
+        f"{host['calling_thread_us']:.1f} | {host['ratio_calling_thread']:.2f}× | |",
+        "",
+        "The deferred handler takes a snapshot of the event and the current trace context and appends it to a",
+        "bounded queue; a worker thread builds the span (with the captured parent and the event's own start and",
+        "end times) and records the metrics. Python's GIL makes the worker's work compete with a host that does",
+        "nothing but emit events in a tight loop (the wall-time row); a real service's thread pays the snapshot.",
         "",
         f"## Export into an .rrd ({count} provider-event spans, 3 rows each)",
         "",
@@ -252,10 +321,12 @@ def write_report(
         "entity per span measured 3,034 spans/s and 5,845 bytes/span here. A trace of a single span is not drawn,",
         "so the table above (lone provider calls) is unaffected. `RerunSpanExporter(waterfall=False)` turns it off.",
         "",
+        *(_scale_lines(scaled) if scaled else []),
         "What this shows:",
         "",
-        "- The handler costs several times a bare span on the host thread: the span with ~15 attributes, four",
-        "  metric instrument calls and sanitization of every field. The goal in issue #7 (<= 1.5x) is not met yet.",
+        "- On the calling thread (deferred=False) the handler costs several times a bare span: the span with ~15",
+        "  attributes, four metric instrument calls and sanitization of every field. Deferred, the host pays the",
+        "  snapshot only; the rest moves to the worker, whose queue is bounded (drops are counted in stats).",
         "- Bytes per event: with many distinct entity paths in a 512-span batch, each `send_columns` chunk holds",
         "  only a few rows, so per-chunk overhead dominates; rerun-sdk's own batcher merges `rr.log` rows into",
         "  larger chunks, which is why the naive writer produces fewer bytes here despite being slower.",
@@ -263,7 +334,7 @@ def write_report(
         "Raw numbers:",
         "",
         "```json",
-        json.dumps({"host": host, "export": export, "waterfall": waterfall}, indent=2),
+        json.dumps({"host": host, "export": export, "waterfall": waterfall, "scale": scaled}, indent=2),
         "```",
         "",
     ]
@@ -272,15 +343,43 @@ def write_report(
     return text
 
 
+def _scale_lines(scaled: dict[str, object]) -> list[str]:
+    rows = scaled["checkpoints"]
+    assert isinstance(rows, list)
+    growth = scaled["rss_growth_after_10k_mb"]
+    assert isinstance(growth, float)
+    return [
+        "## Scaling and memory: configure() end to end into an .rrd",
+        "",
+        "Events in bursts of 4,096, each burst flushed (so the bounded queue never overflows and every event is",
+        "written): handler worker, BatchSpanProcessor, RerunSpanExporter and the metric reader, all in one process.",
+        "",
+        "| events | seconds | µs/event (end to end) | RSS MB |",
+        "|---|---|---|---|",
+        *[f"| {r['events']:,} | {r['seconds']:.1f} | {r['us_per_event']:.1f} | {r['rss_mb']:.0f} |" for r in rows],
+        "",
+        f"RSS growth after the first 10,000 events: {growth:.1f} MB (goal < 100 MB: "
+        f"{'met' if growth < 100 else 'missed'}). Handled {scaled['handled']:,}, dropped {scaled['dropped']:,}; "
+        f"spans exported to Rerun {scaled['spans_exported']:,}, lost {scaled['spans_dropped']:,}; "
+        f"recording {scaled['rrd_bytes']:,} bytes.",
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--scale", type=int, default=0, help="also run this many events through configure()")
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parents[1] / "docs/performance.md")
     args = parser.parse_args()
     host = host_cost(args.events)
     export = throughput(args.events)
     waterfall = waterfall_cost(args.events)
-    print(write_report(args.output, args.events, host, export, waterfall))
+    scaled = None
+    if args.scale:
+        with tempfile.TemporaryDirectory() as directory:
+            scaled = scale(args.scale, Path(directory))
+    print(write_report(args.output, args.events, host, export, waterfall, scaled))
 
 
 if __name__ == "__main__":

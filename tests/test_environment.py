@@ -197,3 +197,10 @@ def test_inconsistent_bsp_variables_are_explained_and_fall_back_to_sdk_defaults(
     assert _batch_settings(telemetry) == (2048, 5000)
     telemetry(DemoEvent("mock", "predict", "success"))
     assert telemetry.force_flush() and telemetry.spans_exported == 1
+
+
+def test_rerun_batches_are_larger_unless_the_user_sized_them(tmp_path, clean_env):
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=tmp_path / "d.rrd"), set_global_providers=False)
+    nodes = [n for n in attached_objects(telemetry.tracer_provider) if hasattr(n, "_max_export_batch_size")]
+    assert [(n._max_queue_size, n._max_export_batch_size) for n in nodes] == [(16_384, 4_096)]
+    telemetry.shutdown()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Final
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from worldforge_otel.instrumentation.event_queue import EVENT_WORKER_NAME
 
 # Where the SDK keeps processors, readers and exporters (private names, read defensively: if they move,
 # finding attached exporters finds nothing and configure() adds its own).
@@ -75,7 +79,7 @@ class DetachableSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if self._active:
             queue, limit = self._queue, self._queue_limit
-            if queue is not None and limit is not None and len(queue) >= limit:
+            if queue is not None and limit is not None and len(queue) >= limit and not _wait_for_room(queue, limit):
                 self.dropped += 1  # the full deque drops its oldest span; approximate under contention
             self._processor.on_end(span)
 
@@ -109,6 +113,23 @@ class DetachableLogProcessor:
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return bool(self._processor.force_flush(timeout_millis)) if self._active else False
+
+
+BACKPRESSURE_TIMEOUT_SECS: Final = 5.0
+
+
+def _wait_for_room(queue: Any, limit: int) -> bool:
+    """On our own event worker only (never a host thread): wait, bounded, until the batch queue has room.
+
+    The worker produces provider spans faster than an exporter may drain them; waiting here moves the
+    back-pressure into our own bounded event queue, where drops are counted exactly.
+    """
+    if threading.current_thread().name != EVENT_WORKER_NAME:
+        return False
+    deadline = time.monotonic() + BACKPRESSURE_TIMEOUT_SECS
+    while len(queue) >= limit and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return len(queue) < limit
 
 
 def is_placeholder(provider: object) -> bool:

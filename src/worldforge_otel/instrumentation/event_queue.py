@@ -21,6 +21,7 @@ from typing import Any, Final
 _LOG = logging.getLogger(__name__)
 DEFAULT_MAX_QUEUE_SIZE: Final = 8192
 BATCH_SIZE: Final = 512
+EVENT_WORKER_NAME: Final = "worldforge-otel-events"
 _IDLE_WAKEUP_SECS: Final = 1.0
 
 
@@ -34,7 +35,7 @@ class EventQueue:
     """
 
     def __init__(self, process: Callable[[list[Any]], None], *, max_size: int = DEFAULT_MAX_QUEUE_SIZE,
-                 name: str = "worldforge-otel-events") -> None:  # fmt: skip
+                 name: str = EVENT_WORKER_NAME) -> None:  # fmt: skip
         self._process = process
         self.max_size = max_size
         self._name = name
