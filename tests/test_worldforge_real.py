@@ -43,11 +43,13 @@ def test_instrumentor_composes_with_the_users_handler_and_uninstruments(provider
         seen = []
         forge = worldforge.WorldForge(event_handler=seen.append)
         forge.create_world("lab", provider="mock").predict(worldforge.Action.move_to(0.3, 0.5, 0.0), steps=1)
+        assert instrumentor.handler.force_flush(5_000)
         assert seen and len(providers.spans.get_finished_spans()) == len(seen)  # both got every event
         # A handler that already records through us is not doubled.
         ours = worldforge.WorldForge(event_handler=instrumentor.handler)
         before = len(providers.spans.get_finished_spans())
         ours.create_world("lab2", provider="mock").predict(worldforge.Action.move_to(0.1, 0.1, 0.0), steps=1)
+        assert instrumentor.handler.force_flush(5_000)
         assert len(providers.spans.get_finished_spans()) - before == 1
     finally:
         instrumentor.uninstrument()

