@@ -365,7 +365,8 @@ def _scale_lines(scaled: dict[str, object]) -> list[str]:
         "",
         f"RSS growth from the first 10,000 events to the last, while running: {running:.1f} MB (goal < 100 MB: "
         f"{'met' if running < 100 else 'missed'}); after `shutdown()`, which closes the recording: {growth:.1f} MB "
-        "(not investigated further; a likely cause is rerun-sdk 0.41 building the file footer, an index of every chunk, at close). "
+        "(not investigated further; a likely cause is rerun-sdk 0.41 building the file footer, an index of "
+        "every chunk, at close). "
         f"Handled {scaled['handled']:,}, dropped {scaled['dropped']:,}; "
         f"spans exported to Rerun {scaled['spans_exported']:,}, lost {scaled['spans_dropped']:,}; "
         f"recording {scaled['rrd_bytes']:,} bytes.",
