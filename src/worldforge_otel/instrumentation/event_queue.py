@@ -8,7 +8,6 @@ own worker (the parent's items are the parent's).
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
@@ -17,6 +16,8 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
+
+from worldforge_otel._atexit_once import register_once
 
 _LOG = logging.getLogger(__name__)
 DEFAULT_MAX_QUEUE_SIZE: Final = 8192
@@ -120,22 +121,11 @@ class EventQueue:
 
 _QUEUES: weakref.WeakSet[EventQueue] = weakref.WeakSet()
 EXIT_FLUSH_SECS: Final = 5.0
-_exit_hook_lock = threading.Lock()
-_exit_hook_registered = False
 
 
 def _flush_at_exit_once() -> None:
-    """Flush every queue at exit, before the providers' own exit-time shutdown.
-
-    Registered when the first worker starts, i.e. after the host created its providers; atexit runs the
-    last-registered first, so queued events still get exported.
-    """
-    global _exit_hook_registered  # noqa: PLW0603
-    with _exit_hook_lock:
-        if _exit_hook_registered:
-            return
-        _exit_hook_registered = True
-    atexit.register(_flush_all, EXIT_FLUSH_SECS)
+    """Flush every queue at exit, before the providers' own exit-time shutdown (registered at the first event)."""
+    register_once("event-queues", _flush_all, EXIT_FLUSH_SECS)
 
 
 def _flush_all(timeout_secs: float) -> None:

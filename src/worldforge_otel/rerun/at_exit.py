@@ -9,7 +9,6 @@ flushes the global providers and every registered pipeline, then closes the sink
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 import time
@@ -18,12 +17,13 @@ from typing import Final
 
 from opentelemetry import _logs, metrics, trace
 
+from worldforge_otel._atexit_once import register_once
+
 _LOG = logging.getLogger(__name__)
 EXIT_FLUSH_TIMEOUT_MILLIS: Final = 5_000
 
 _hooks: list[Callable[[int], object]] = []
 _lock = threading.Lock()
-_installed = False
 
 
 def flush_before_exit(hook: Callable[[int], object]) -> None:
@@ -34,12 +34,7 @@ def flush_before_exit(hook: Callable[[int], object]) -> None:
 
 def install(close_sinks: Callable[[float], object]) -> None:
     """Register the exit handler once; call it right after importing rerun so it runs before rerun-sdk's."""
-    global _installed  # noqa: PLW0603
-    with _lock:
-        if _installed:
-            return
-        _installed = True
-    atexit.register(_flush_then_close, close_sinks)
+    register_once("rerun-sinks", _flush_then_close, close_sinks)
 
 
 def _flush_then_close(close_sinks: Callable[[float], object]) -> None:
