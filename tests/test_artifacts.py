@@ -233,3 +233,23 @@ def test_the_default_blueprint_travels_with_the_recording(recorded):
 
     blueprints = RrdReader(str(path)).blueprints()
     assert blueprints and blueprints[0].application_id == recording_ids(path)[0][0]
+
+
+def test_an_attribute_length_limit_cuts_artifact_payloads_visibly(tmp_path, clean_env, caplog):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from worldforge_otel.instrumentation import ArtifactRecorder
+
+    clean_env.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "300")
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    recorder = ArtifactRecorder(tracer_provider=provider)
+    recorder.record_world(WORLD)
+    (span,) = spans.get_finished_spans()
+    payload = span.attributes["worldforge.artifact.payload"]
+    assert len(payload) <= 300 and "truncated" in payload
+    assert "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT" in caplog.text
+    assert list(span.attributes["worldforge.world.object_positions"])  # geometry arrays are not cut

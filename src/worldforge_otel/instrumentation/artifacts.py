@@ -31,6 +31,7 @@ from opentelemetry.util.types import AttributeValue
 
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.instrumentation import semconv
+from worldforge_otel.instrumentation.attribute_limits import AttributeLimiter, attribute_length_limit
 from worldforge_otel.sanitize import clean_text, sanitize_value
 from worldforge_otel.version import __version__
 
@@ -54,6 +55,8 @@ class ArtifactRecorder:
     ) -> None:
         provider = tracer_provider or get_tracer_provider()
         self._tracer = provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
+        limit = attribute_length_limit(provider)
+        self._limiter = AttributeLimiter(limit) if limit is not None else None
         self.max_payload_chars = max_payload_chars
         self._errors = ThrottledLog(_LOG)
         self._lock = threading.Lock()
@@ -97,6 +100,10 @@ class ArtifactRecorder:
         try:
             values: dict[str, AttributeValue] = {semconv.ARTIFACT_KIND: kind, **attributes()}
             span_events = events() if events is not None else []
+            if self._limiter is not None:  # cut visibly (marked, warned once), never silently by the SDK
+                self._limiter.apply(values)
+                for _, event_attributes in span_events:
+                    self._limiter.apply(event_attributes)
             span = self._tracer.start_span(semconv.ARTIFACT_SPAN_NAMES[kind], kind=SpanKind.INTERNAL, attributes=values)
             for name, event_attributes in span_events:
                 span.add_event(name, event_attributes)
