@@ -11,6 +11,7 @@ back to the default file (or disables itself); nothing here raises into the host
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import threading
@@ -120,13 +121,17 @@ class RerunSink:
             _flush(recording, deadline)
             recording.disconnect()
 
-        closed = _run_with_deadline(close_recording, deadline, "close")
+        thread_name = f"{_CLOSE_THREAD_PREFIX}{id(recording)}"
+        closed = _run_with_deadline(close_recording, deadline, "close", thread_name=thread_name)
         if not closed:
             _LOG.warning(
                 "worldforge_otel: the Rerun recording did not close within %.1fs (viewer frozen or "
                 "unreachable?); continuing without it. Raise shutdown_timeout_secs to wait longer.",
                 deadline,
             )
+            _abandon(self._rr, recording)
+            for thread in [t for t in _UNFINISHED if t.name == thread_name]:
+                _UNFINISHED.discard(thread)  # stuck for good: no point in the exit-time grace join
         return closed
 
     def acquire(self) -> RerunSink:
@@ -269,6 +274,24 @@ class RerunSink:
         self._closed = True
 
 
+def _abandon(rr: Any, recording: Any) -> None:
+    """Make sure a recording stuck on a frozen destination cannot hang the process at exit.
+
+    rerun-sdk waits without a deadline for a gRPC destination that accepted the connection but never reads,
+    both in its own exit handler and when the ``RecordingStream`` is finalized (upstream rerun-io/rerun#12620).
+    The stuck stream is therefore never freed (one deliberate leak, only in this failure), and rerun-sdk's
+    exit handler is unregistered; other recordings of the process then are not flushed by it at exit.
+    """
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(recording))
+    unregister = getattr(rr, "unregister_shutdown", None)
+    if callable(unregister):
+        unregister()
+        _LOG.warning(
+            "worldforge_otel: rerun-sdk would wait forever for that destination at exit (rerun-io/rerun#12620), "
+            "so its exit handler is unregistered; flush any other Rerun recordings of this process yourself"
+        )
+
+
 def _numpy() -> Any:
     import numpy
 
@@ -282,7 +305,7 @@ def _flush(recording: Any, timeout_secs: float) -> None:
         recording.flush(blocking=True)  # rerun-sdk 0.24
 
 
-def _run_with_deadline(action: Any, timeout_secs: float, what: str) -> bool:
+def _run_with_deadline(action: Any, timeout_secs: float, what: str, *, thread_name: str | None = None) -> bool:
     """Run ``action`` on a daemon thread and wait at most ``timeout_secs`` (a frozen viewer can hang it)."""
     outcome: list[BaseException | None] = []
 
@@ -294,7 +317,7 @@ def _run_with_deadline(action: Any, timeout_secs: float, what: str) -> bool:
         else:
             outcome.append(None)
 
-    thread = threading.Thread(target=target, name=f"worldforge-otel-rerun-{what}", daemon=True)
+    thread = threading.Thread(target=target, name=thread_name or f"worldforge-otel-rerun-{what}", daemon=True)
     thread.start()
     thread.join(max(timeout_secs, 0.0))
     if not outcome:
@@ -307,6 +330,7 @@ def _run_with_deadline(action: Any, timeout_secs: float, what: str) -> bool:
 
 
 _UNFINISHED: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_CLOSE_THREAD_PREFIX: Final = "worldforge-otel-rerun-close-"
 EXIT_GRACE_SECS: Final = 10.0
 
 
