@@ -45,6 +45,7 @@ METRICS_ROOT: Final = "otel/metrics"
 LOGS_ROOT: Final = "otel/logs"
 SELF_ROOT: Final = "otel/_self"
 
+UNKNOWN_SERVICE: Final = "unknown_service"
 MAX_PART_CHARS: Final = 96
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -55,6 +56,12 @@ def path_part(text: str) -> str:
     """One entity-path segment: characters outside ``[A-Za-z0-9_.-]`` become ``_``; never empty."""
     part = _UNSAFE.sub("_", text)[:MAX_PART_CHARS].strip(".")
     return part or "_"
+
+
+def service_of(resource: object) -> str:
+    """The ``service.name`` of an OTel resource (``unknown_service`` without one): the ``<service>`` segment."""
+    attributes = getattr(resource, "attributes", None) or {}
+    return str(attributes.get("service.name", UNKNOWN_SERVICE))
 
 
 def event_path(provider: str, operation: str, phase: str) -> str:

@@ -24,10 +24,9 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
-from worldforge_otel.rerun.layout import log_path
+from worldforge_otel.rerun.layout import log_path, service_of
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
-from worldforge_otel.rerun.span_exporter import UNKNOWN_SERVICE
 from worldforge_otel.sanitize import clean_text, redact_text, sanitize_value
 
 MAX_LINE_CHARS: Final = 8192
@@ -85,10 +84,7 @@ def add_log_records(batch: ColumnBatch, records: Sequence[Any]) -> int:
     for item in records:
         try:
             record = item.log_record
-            resource = getattr(item, "resource", None) or getattr(record, "resource", None)
-            service = UNKNOWN_SERVICE
-            if resource is not None:
-                service = str(resource.attributes.get("service.name", UNKNOWN_SERVICE))
+            service = service_of(getattr(item, "resource", None) or getattr(record, "resource", None))
             scope = getattr(item, "instrumentation_scope", None)
             logger_name = getattr(scope, "name", None) or UNKNOWN_LOGGER
             time_ns = record.timestamp or record.observed_timestamp or 0

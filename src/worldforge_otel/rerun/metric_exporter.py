@@ -30,10 +30,9 @@ from opentelemetry.sdk.metrics.view import Aggregation
 
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
-from worldforge_otel.rerun.layout import metric_path
+from worldforge_otel.rerun.layout import metric_path, service_of
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
-from worldforge_otel.rerun.span_exporter import UNKNOWN_SERVICE
 from worldforge_otel.sanitize import clean_text
 
 
@@ -101,7 +100,7 @@ def add_metrics(batch: ColumnBatch, metrics_data: MetricsData) -> int:
     """Add one scalar row per sum/gauge point and count/sum/mean per histogram point; returns points skipped."""
     skipped = 0
     for resource_metrics in metrics_data.resource_metrics:
-        service = str(resource_metrics.resource.attributes.get("service.name", UNKNOWN_SERVICE))
+        service = service_of(resource_metrics.resource)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 for point in metric.data.data_points:

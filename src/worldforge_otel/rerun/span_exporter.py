@@ -28,13 +28,12 @@ from worldforge_otel.instrumentation import semconv
 from worldforge_otel.rerun.artifacts import add_artifact, add_media, is_artifact
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
-from worldforge_otel.rerun.layout import event_level, event_path, span_path
+from worldforge_otel.rerun.layout import event_level, event_path, service_of, span_path
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
 from worldforge_otel.rerun.waterfall import TraceWaterfall
 from worldforge_otel.sanitize import JSONValue, clean_text, sanitize_value
 
-UNKNOWN_SERVICE = "unknown_service"
 _EVENT_FIELDS = {
     semconv.PROVIDER: "provider",
     semconv.OPERATION: "operation",
@@ -146,9 +145,7 @@ def add_provider_event(batch: ColumnBatch, span: ReadableSpan, *, sequence: int)
 
 def add_generic_span(batch: ColumnBatch, span: ReadableSpan) -> None:
     """Add the log line (with the trace and span ids, to find it in any trace backend) and duration scalar."""
-    service = UNKNOWN_SERVICE
-    if span.resource is not None:
-        service = str(span.resource.attributes.get("service.name", UNKNOWN_SERVICE))
+    service = service_of(span.resource)
     name = clean_text(span.name or "unnamed", max_chars=256)
     base = span_path(service, name)
     end_ns = span.end_time or span.start_time or 0
