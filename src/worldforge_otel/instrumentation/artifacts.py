@@ -40,6 +40,7 @@ DEFAULT_MAX_PAYLOAD_CHARS: Final = 32_768
 MAX_OBJECTS: Final = 4096
 MAX_IMAGE_BYTES: Final = 4 * 1024 * 1024
 _IMAGE_TYPES: Final = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+_DATA_URI_PREFIXES: Final = tuple((f"data:{media_type};base64,", media_type) for _, media_type in _IMAGE_TYPES)
 
 
 class ArtifactRecorder:
@@ -134,8 +135,10 @@ def image_data_uri(image: bytes | str) -> str:
 
 def image_media_type(value: str) -> str | None:
     """The media type of a ``data:image/png|jpeg;base64,`` URI, else None."""
-    for _, media_type in _IMAGE_TYPES:
-        if value.startswith(f"data:{media_type};base64,"):
+    if not value.startswith("data:image/"):  # every string attribute of every span is asked: reject fast
+        return None
+    for prefix, media_type in _DATA_URI_PREFIXES:
+        if value.startswith(prefix):
             return media_type
     return None
 

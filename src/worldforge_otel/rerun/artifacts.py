@@ -72,7 +72,8 @@ def add_media(batch: ColumnBatch, span: ReadableSpan) -> int:
     sources += [(event.attributes or {}, event.timestamp, event.name) for event in span.events]
     for attributes, time_ns, event_name in sources:
         for key, value in attributes.items():
-            if not isinstance(value, str) or image_media_type(value) is None:
+            media_type = image_media_type(value) if isinstance(value, str) else None
+            if media_type is None:
                 continue
             name = str(attributes.get(semconv.IMAGE_NAME) or (event_name or key))
             contents = _decode_data_uri(value)
@@ -83,7 +84,7 @@ def add_media(batch: ColumnBatch, span: ReadableSpan) -> int:
                 ShapeKind.ENCODED_IMAGE,
                 time_ns=time_ns or span.end_time or 0,
                 contents=contents,
-                media_type=image_media_type(value),
+                media_type=media_type,
             )
             found += 1
     return found
