@@ -154,13 +154,11 @@ class Telemetry:
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything pending now; True when every part flushed in time."""
-        flushes: list[Callable[[], bool]] = [
-            lambda: self.handler.force_flush(timeout_millis),  # events still queued become spans first
-            *(lambda p=p: p.force_flush(timeout_millis) for p in self._parts.span_processors),
-            *(lambda r=r: r.force_flush(timeout_millis) for r in self._parts.metric_readers),
-            *(lambda p=p: p.force_flush(timeout_millis) for p in self._parts.log_processors),
-        ]
-        ok = all([flush() for flush in flushes])
+        parts = self._parts
+        # Every part is flushed (no short-circuit); queued events become spans first.
+        flushable: list[Any] = [self.handler, *parts.span_processors, *parts.metric_readers, *parts.log_processors]
+        results = [part.force_flush(timeout_millis) for part in flushable]
+        ok = all(results)
         sink = self.rerun_sink
         if sink is not None:
             ok = sink.flush(timeout_millis / 1000.0) and ok

@@ -31,7 +31,7 @@ from opentelemetry.util.types import AttributeValue
 
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.instrumentation import semconv
-from worldforge_otel.instrumentation.attribute_limits import AttributeLimiter, attribute_length_limit
+from worldforge_otel.instrumentation.attribute_limits import limiter_for
 from worldforge_otel.sanitize import clean_text, sanitize_value
 from worldforge_otel.version import __version__
 
@@ -56,8 +56,7 @@ class ArtifactRecorder:
     ) -> None:
         provider = tracer_provider or get_tracer_provider()
         self._tracer = provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
-        limit = attribute_length_limit(provider)
-        self._limiter = AttributeLimiter(limit) if limit is not None else None
+        self._limiter = limiter_for(provider)
         self.max_payload_chars = max_payload_chars
         self._errors = ThrottledLog(_LOG)
         self._lock = threading.Lock()

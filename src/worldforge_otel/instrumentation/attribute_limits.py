@@ -28,6 +28,12 @@ def attribute_length_limit(tracer_provider: TracerProvider) -> int | None:
     return limit if isinstance(limit, int) and limit >= 0 else None
 
 
+def limiter_for(tracer_provider: TracerProvider) -> AttributeLimiter | None:
+    """A limiter for the provider's attribute length limit, or None when values are unlimited."""
+    limit = attribute_length_limit(tracer_provider)
+    return AttributeLimiter(limit) if limit is not None else None
+
+
 class AttributeLimiter:
     """Cuts string values (and strings in sequences) longer than ``limit``, marking each cut.
 

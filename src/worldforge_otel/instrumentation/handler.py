@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, ge
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.events import EventRecord, snapshot
 from worldforge_otel.instrumentation import semconv
-from worldforge_otel.instrumentation.attribute_limits import AttributeLimiter, attribute_length_limit
+from worldforge_otel.instrumentation.attribute_limits import limiter_for
 from worldforge_otel.instrumentation.event_queue import DEFAULT_MAX_QUEUE_SIZE, EventQueue
 from worldforge_otel.instrumentation.metrics import ProviderMetrics
 from worldforge_otel.instrumentation.span_attributes import span_attributes
@@ -64,8 +64,7 @@ class ProviderEventHandler:
     ) -> None:
         tracer_provider = tracer_provider or get_tracer_provider()
         self._tracer = tracer_provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
-        limit = attribute_length_limit(tracer_provider)
-        self._limiter = AttributeLimiter(limit) if limit is not None else None
+        self._limiter = limiter_for(tracer_provider)
         self._metrics = ProviderMetrics(meter_provider)
         self._errors = ThrottledLog(_LOG)
         self._lock = threading.Lock()
