@@ -12,7 +12,7 @@ from worldforge_otel.demo import DemoEvent
 
 
 @needs_rerun
-def test_attaches_to_the_hosts_providers_so_both_backends_get_the_spans(tmp_path, providers):
+def test_attaches_to_the_hosts_providers_so_both_backends_get_the_spans(tmp_path, providers, caplog):
     telemetry = worldforge_otel.configure(
         rerun=RerunOptions(save_path=tmp_path / "dual.rrd"),
         tracer_provider=providers.tracer_provider,
@@ -27,6 +27,7 @@ def test_attaches_to_the_hosts_providers_so_both_backends_get_the_spans(tmp_path
     assert providers.metric_points()["worldforge.provider.events"]
     telemetry.shutdown()
     telemetry.shutdown()  # idempotent
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []  # a quiet detach
     frame = read_rrd(tmp_path / "dual.rrd", index="worldforge_event", contents="/worldforge/**")
     assert column_values(frame, "/worldforge/events/mock/predict/success/duration_ms", "Scalars:scalars") == [5.0]
     assert telemetry.spans_exported == 2

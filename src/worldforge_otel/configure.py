@@ -23,11 +23,12 @@ arguments it raises :class:`AlreadyConfiguredError` instead of silently resettin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,8 @@ class Telemetry:
             for reader in parts.metric_readers:
                 if isinstance(self.meter_provider, SdkMeterProvider):
                     reader.force_flush(timeout_millis)  # removal unhooks collection before its final export
-                    self.meter_provider.remove_metric_reader(reader)
+                    with _without_unhooked_collect_warning():
+                        self.meter_provider.remove_metric_reader(reader)
                 else:
                     reader.shutdown(timeout_millis=timeout_millis)
         for span_processor in parts.span_processors:
@@ -189,6 +191,24 @@ class Telemetry:
             log_processor.shutdown()
         for provider in parts.owned_providers:
             provider.shutdown()
+
+
+_UNHOOKED_COLLECT = "Cannot call collect on a MetricReader until it is registered"
+
+
+@contextlib.contextmanager
+def _without_unhooked_collect_warning() -> Iterator[None]:
+    """``remove_metric_reader`` unhooks a reader, then shuts it down, and its final collect warns; it was flushed."""
+    sdk_logger = logging.getLogger("opentelemetry.sdk.metrics._internal.export")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_UNHOOKED_COLLECT)
+
+    sdk_logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        sdk_logger.removeFilter(keep)
 
 
 _STATE_LOCK = threading.Lock()
