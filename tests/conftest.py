@@ -73,17 +73,38 @@ def strict_rerun():
     rr.set_strict_mode(False)
 
 
-def read_rrd(path: Path, *, index: str, contents: str = "/**"):
-    """Read an .rrd back as a pandas DataFrame, on rerun-sdk 0.24 and >= 0.25 alike."""
+def read_rrd_arrow(path: Path, *, index: str, contents: str = "/**"):
+    """Read an .rrd back as a pyarrow Table, on rerun-sdk 0.24 and >= 0.25 alike (for columns pandas cannot hold)."""
     import rerun as rr
 
     if hasattr(rr, "dataframe") and hasattr(rr.dataframe, "load_recording"):
         recording = rr.dataframe.load_recording(str(path))
-        return recording.view(index=index, contents=contents).select().read_all().to_pandas()
+        return recording.view(index=index, contents=contents).select().read_all()
     from rerun.chunk import RrdReader
 
     store = RrdReader(str(path)).stream().collect()
-    return store.reader(index=index, contents=contents).to_pandas()
+    return store.reader(index=index, contents=contents).to_arrow_table()
+
+
+def read_rrd(path: Path, *, index: str, contents: str = "/**"):
+    """Read an .rrd back as a pandas DataFrame, on rerun-sdk 0.24 and >= 0.25 alike.
+
+    Tensor columns (a BarChart's values: an arrow union pandas cannot hold) are left out; read them with
+    :func:`read_rrd_arrow`.
+    """
+    import pyarrow as pa
+
+    table = read_rrd_arrow(path, index=index, contents=contents)
+    unions = [field.name for field in table.schema if _holds_union(field.type, pa)]
+    return table.drop_columns(unions).to_pandas()
+
+
+def _holds_union(arrow_type, pa) -> bool:
+    while pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_struct(arrow_type):
+        if pa.types.is_struct(arrow_type):
+            return any(_holds_union(field.type, pa) for field in arrow_type)
+        arrow_type = arrow_type.value_type
+    return pa.types.is_union(arrow_type)
 
 
 def column_values(frame, path: str, component: str) -> list:

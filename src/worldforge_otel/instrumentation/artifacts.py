@@ -8,6 +8,7 @@ Usage::
     telemetry.artifacts.record_benchmark(report)           # BenchmarkReport (one span event per result)
     telemetry.artifacts.record_doctor(forge.doctor())
     telemetry.artifacts.record_image("camera", png_bytes)  # PNG/JPEG bytes or a data: URI
+    telemetry.artifacts.record_tabletop({...})            # one step of a tabletop planning run (see the method)
 
 Each call is one short ``INTERNAL`` span (a child of the current span) named ``worldforge.<kind>``. It carries
 the sanitized JSON payload (``worldforge.artifact.payload``, capped at ``max_payload_chars``: a larger one is
@@ -93,6 +94,16 @@ class ArtifactRecorder:
             events=lambda: [(semconv.IMAGE_EVENT, {semconv.IMAGE_NAME: _label(name),
                                                    semconv.IMAGE_DATA: image_data_uri(image)})],
         )  # fmt: skip
+
+    def record_tabletop(self, snapshot: Mapping[str, Any]) -> None:
+        """Record one step of a tabletop planning run (the PushT showcase's): scene, candidates, scores, choice.
+
+        ``snapshot`` keys, coordinates in meters as ``(x, y)`` or ``(x, y, z)``: ``step``; ``bounds``
+        ``[x0, y0, x1, y1]``; ``block`` and ``goal`` outlines (point lists); ``agent`` (a point) and
+        ``agent_radius``; ``candidates`` (one path per candidate); ``scores`` (one per candidate);
+        ``selected_index``; ``lower_is_better``; ``metrics`` and ``latency_ms`` (name -> number).
+        """
+        self._record("tabletop", lambda: _tabletop_attributes(snapshot, self.max_payload_chars))
 
     def _record(self, kind: str, attributes: Any, *, events: Any = None) -> None:
         if not self.enabled:
@@ -280,6 +291,51 @@ def _benchmark_events(document: Mapping[str, Any], max_chars: int) -> list[tuple
     return events
 
 
+def _flat_points(points: object) -> list[float]:
+    flat: list[float] = []
+    for point in points if isinstance(points, Sequence) and not isinstance(points, str) else []:
+        xyz = _xyz(point)
+        if xyz is not None:
+            flat.extend(xyz)
+    return flat
+
+
+def _numbers(values: Mapping[str, Any] | None, prefix: str) -> dict[str, AttributeValue]:
+    return {
+        f"{prefix}{clean_text(str(key), max_chars=64)}": float(value)
+        for key, value in (values or {}).items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    }
+
+
+def _tabletop_attributes(snapshot: Mapping[str, Any], max_chars: int) -> dict[str, AttributeValue]:
+    paths = [path for path in snapshot.get("candidates") or [] if isinstance(path, Sequence)][:MAX_OBJECTS]
+    flat_paths = [_flat_points(path) for path in paths]
+    scores = [float(s) if isinstance(s, int | float) and math.isfinite(s) else math.nan
+              for s in snapshot.get("scores") or []]  # fmt: skip
+    step, selected = snapshot.get("step"), snapshot.get("selected_index")
+    agent = _xyz(snapshot.get("agent"))
+    document = {key: snapshot.get(key) for key in ("step", "scores", "selected_index", "lower_is_better", "metrics",
+                                                    "latency_ms", "bounds")}  # fmt: skip
+    attributes = _payload_attributes(document, max_chars)
+    attributes.update({
+        semconv.TABLETOP_STEP: step if isinstance(step, int) and not isinstance(step, bool) else 0,
+        semconv.TABLETOP_BOUNDS: [float(v) for v in (snapshot.get("bounds") or [])[:4]],
+        semconv.TABLETOP_BLOCK: _flat_points(snapshot.get("block")),
+        semconv.TABLETOP_GOAL: _flat_points(snapshot.get("goal")),
+        semconv.TABLETOP_AGENT: agent or [],
+        semconv.TABLETOP_AGENT_RADIUS: float(snapshot.get("agent_radius") or 0.0),
+        semconv.TABLETOP_PATHS: [v for path in flat_paths for v in path],
+        semconv.TABLETOP_PATH_LENGTHS: [len(path) // 3 for path in flat_paths],
+        semconv.TABLETOP_SCORES: scores,
+        semconv.TABLETOP_SELECTED: selected if isinstance(selected, int) and not isinstance(selected, bool) else -1,
+        semconv.TABLETOP_LOWER_IS_BETTER: bool(snapshot.get("lower_is_better", True)),
+        **_numbers(snapshot.get("metrics"), semconv.TABLETOP_METRIC_PREFIX),
+        **_numbers(snapshot.get("latency_ms"), semconv.TABLETOP_LATENCY_PREFIX),
+    })  # fmt: skip
+    return attributes
+
+
 _default: ArtifactRecorder | None = None
 _default_lock = threading.Lock()
 
@@ -316,3 +372,8 @@ def record_doctor(report: object) -> None:
 def record_image(name: str, image: bytes | str) -> None:
     """Record a PNG/JPEG image on the global TracerProvider."""
     default_recorder().record_image(name, image)
+
+
+def record_tabletop(snapshot: Mapping[str, Any]) -> None:
+    """Record a tabletop planning step on the global TracerProvider; see :meth:`ArtifactRecorder.record_tabletop`."""
+    default_recorder().record_tabletop(snapshot)

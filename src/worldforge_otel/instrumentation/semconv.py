@@ -88,10 +88,24 @@ BENCHMARK_METRIC_PREFIX: Final = "worldforge.benchmark.metric."
 IMAGE_EVENT: Final = "worldforge.artifact.image"
 IMAGE_NAME: Final = "worldforge.image.name"
 IMAGE_DATA: Final = "worldforge.image.data"  # a data:image/png;base64,... URI
+TABLETOP_STEP: Final = "worldforge.tabletop.step"
+TABLETOP_BOUNDS: Final = "worldforge.tabletop.bounds"  # [x0, y0, x1, y1], meters
+TABLETOP_BLOCK: Final = "worldforge.tabletop.block_outline"  # flat xyz, a closed outline
+TABLETOP_GOAL: Final = "worldforge.tabletop.goal_outline"
+TABLETOP_AGENT: Final = "worldforge.tabletop.agent"  # xyz
+TABLETOP_AGENT_RADIUS: Final = "worldforge.tabletop.agent_radius"
+TABLETOP_PATHS: Final = "worldforge.tabletop.candidate_paths"  # flat xyz of every candidate path, one after another
+TABLETOP_PATH_LENGTHS: Final = "worldforge.tabletop.candidate_path_lengths"  # points per candidate path
+TABLETOP_SCORES: Final = "worldforge.tabletop.scores"
+TABLETOP_SELECTED: Final = "worldforge.tabletop.selected_index"
+TABLETOP_LOWER_IS_BETTER: Final = "worldforge.tabletop.lower_is_better"
+TABLETOP_METRIC_PREFIX: Final = "worldforge.tabletop.metric."
+TABLETOP_LATENCY_PREFIX: Final = "worldforge.tabletop.latency_ms."
 ARTIFACT_SPAN_NAMES: Final = {
     "world": "worldforge.world",
     "plan": "worldforge.plan",
     "benchmark": "worldforge.benchmark",
     "doctor": "worldforge.doctor",
     "image": "worldforge.image",
+    "tabletop": "worldforge.tabletop",
 }

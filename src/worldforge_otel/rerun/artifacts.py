@@ -6,6 +6,7 @@
 | plan | ``worldforge/plans/<provider>/<planner>/<n>/payload``, ``/action_targets`` Points3D, ``/action_path`` LineStrips3D | ``worldforge_plan`` = n |
 | benchmark | ``worldforge/benchmarks/<provider>/<operation>/result`` TextDocument and one Scalars per metric | ``worldforge_benchmark_result`` |
 | doctor | ``worldforge/diagnostics/doctor`` TextDocument | |
+| tabletop | ``worldforge/robotics_showcase/{tabletop,scores,runtime}/*`` (see :mod:`.tabletop`) | ``worldforge_robotics_showcase`` |
 | image (any span) | ``worldforge/media/<span name>/<name>`` EncodedImage | |
 
 Everything is also on ``worldforge_time`` at the span's (or event's) time.
@@ -22,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from worldforge_otel.instrumentation import semconv
 from worldforge_otel.instrumentation.artifacts import MAX_IMAGE_BYTES, image_media_type
-from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind
+from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind, triples
 from worldforge_otel.rerun.layout import (
     BENCHMARK_TIMELINE,
     DOCTOR_PATH,
@@ -35,6 +36,7 @@ from worldforge_otel.rerun.layout import (
     world_path,
 )
 from worldforge_otel.rerun.sinks import RerunSink
+from worldforge_otel.rerun.tabletop import add_tabletop
 from worldforge_otel.sanitize import clean_text
 
 OBJECT_COLOR: Final = [80, 160, 255]
@@ -61,6 +63,8 @@ def add_artifact(batch: ColumnBatch, span: ReadableSpan, sink: RerunSink) -> Non
             if event.name == semconv.BENCHMARK_RESULT_EVENT:
                 index = sink.next_sequence(1, BENCHMARK_TIMELINE)
                 _add_benchmark_result(batch, event.attributes or {}, event.timestamp or time_ns, index)
+    elif kind == "tabletop":
+        add_tabletop(batch, attributes, time_ns, sink)
     elif kind == "doctor" and payload is not None:
         batch.document(DOCTOR_PATH, payload, time_ns=time_ns)
 
@@ -107,13 +111,6 @@ def _pretty(payload: object) -> str | None:
         return payload  # cut by OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: shown as it is (it carries the marker)
 
 
-def _triples(values: object) -> list[list[float]]:
-    if not isinstance(values, Sequence) or isinstance(values, str):
-        return []
-    flat = [float(v) for v in values]
-    return [flat[i : i + 3] for i in range(0, len(flat) - len(flat) % 3, 3)]
-
-
 def _labels(values: object, count: int) -> list[str]:
     names = [clean_text(str(v), max_chars=128) for v in values] if isinstance(values, Sequence) else []
     return (names + [""] * count)[:count]
@@ -125,12 +122,12 @@ def _add_world(batch: ColumnBatch, attributes: Mapping[str, Any], payload: str |
     step = {STEP_TIMELINE: step_value if isinstance(step_value, int) else 0}
     if payload is not None:
         batch.document(f"{base}/state", payload, time_ns=time_ns, sequence=step[STEP_TIMELINE], timeline=STEP_TIMELINE)
-    positions = _triples(attributes.get(semconv.WORLD_OBJECT_POSITIONS))
+    positions = triples(attributes.get(semconv.WORLD_OBJECT_POSITIONS))
     labels = _labels(attributes.get(semconv.WORLD_OBJECT_NAMES), len(positions))
     batch.shape(f"{base}/objects", ShapeKind.POINTS3D, time_ns=time_ns, sequences=step, positions=positions,
                 labels=labels, colors=[OBJECT_COLOR] * len(positions), radii=[0.02] * len(positions))  # fmt: skip
-    mins = _triples(attributes.get(semconv.WORLD_BOX_MINS))
-    maxs = _triples(attributes.get(semconv.WORLD_BOX_MAXS))
+    mins = triples(attributes.get(semconv.WORLD_BOX_MINS))
+    maxs = triples(attributes.get(semconv.WORLD_BOX_MAXS))
     centers = [[(lo + hi) / 2 for lo, hi in zip(a, b, strict=True)] for a, b in zip(mins, maxs, strict=False)]
     half_sizes = [[abs(hi - lo) / 2 for lo, hi in zip(a, b, strict=True)] for a, b in zip(mins, maxs, strict=False)]
     batch.shape(f"{base}/object_boxes", ShapeKind.BOXES3D, time_ns=time_ns, sequences=step, centers=centers,
@@ -147,7 +144,7 @@ def _add_plan(
     sequence = {PLAN_TIMELINE: number}
     if payload is not None:
         batch.document(f"{base}/payload", payload, time_ns=time_ns, sequence=number, timeline=PLAN_TIMELINE)
-    targets = _triples(attributes.get(semconv.PLAN_TARGETS))
+    targets = triples(attributes.get(semconv.PLAN_TARGETS))
     batch.shape(f"{base}/action_targets", ShapeKind.POINTS3D, time_ns=time_ns, sequences=sequence, positions=targets,
                 labels=[f"{i + 1}" for i in range(len(targets))], colors=[TARGET_COLOR] * len(targets),
                 radii=[0.025] * len(targets))  # fmt: skip

@@ -23,12 +23,11 @@ from worldforge_otel.rerun.layout import (
     MEDIA_ROOT,
     METRICS_ROOT,
     PLANS_ROOT,
+    SHOWCASE_ROOT,
     SPANS_ROOT,
     TRACES_ROOT,
     WORLDS_ROOT,
 )
-
-SHOWCASE_ROOT = "worldforge/robotics_showcase"
 
 
 def _under(*roots: str) -> list[str]:

@@ -7,7 +7,7 @@ Both are plain data here; only the sink turns them into rerun-sdk archetypes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -119,3 +119,11 @@ class ColumnBatch:
             group.sequences.append(sequence)
         self.rows += 1
         return group
+
+
+def triples(values: object) -> list[list[float]]:
+    """``[x, y, z, x, y, z, ...]`` (a flat span attribute) as a list of points; a trailing partial point is dropped."""
+    if not isinstance(values, Sequence) or isinstance(values, str):
+        return []
+    flat = [float(v) for v in values]
+    return [flat[i : i + 3] for i in range(0, len(flat) - len(flat) % 3, 3)]

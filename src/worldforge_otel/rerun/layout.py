@@ -14,12 +14,16 @@
 | ``worldforge/benchmarks/<provider>/<operation>/{result,<metric>}`` | a benchmark result and its numbers |
 | ``worldforge/diagnostics/doctor`` | TextDocument, the doctor report |
 | ``worldforge/media/<span name>/<name>`` | EncodedImage carried by a span |
+| ``worldforge/robotics_showcase/tabletop/{table,goal,block,agent,candidates,selected}`` | a tabletop planning step |
+| ``worldforge/robotics_showcase/scores/{candidates,candidate_score,selected_index,<metric>}`` | its scores |
+| ``worldforge/robotics_showcase/runtime/<name>_ms`` | its latencies |
 | ``otel/traces/<trace_id>/{spans,events,tree}`` | the trace waterfall: Boxes2D bars, Points2D events, the span tree |
 | ``otel/_self/<counter>`` | the exporter's own health |
 
 Timelines: ``worldforge_event`` (sequence of provider events), ``worldforge_time`` (wall clock, from the
 spans' and data points' own timestamps, so everything lines up), ``worldforge_step`` (world step),
-``worldforge_plan`` (plan sequence) and ``worldforge_benchmark_result`` (benchmark result index).
+``worldforge_plan`` (plan sequence), ``worldforge_benchmark_result`` (benchmark result index),
+``worldforge_robotics_showcase`` (tabletop planning step) and ``worldforge_candidate`` (candidate-score sequence).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ TIME_TIMELINE: Final = "worldforge_time"
 STEP_TIMELINE: Final = "worldforge_step"
 PLAN_TIMELINE: Final = "worldforge_plan"
 BENCHMARK_TIMELINE: Final = "worldforge_benchmark_result"
+SHOWCASE_TIMELINE: Final = "worldforge_robotics_showcase"
+CANDIDATE_TIMELINE: Final = "worldforge_candidate"
 
 EVENTS_ROOT: Final = "worldforge/events"
 WORLDS_ROOT: Final = "worldforge/worlds"
@@ -39,6 +45,7 @@ PLANS_ROOT: Final = "worldforge/plans"
 BENCHMARKS_ROOT: Final = "worldforge/benchmarks"
 DOCTOR_PATH: Final = "worldforge/diagnostics/doctor"
 MEDIA_ROOT: Final = "worldforge/media"
+SHOWCASE_ROOT: Final = "worldforge/robotics_showcase"
 TRACES_ROOT: Final = "otel/traces"
 SPANS_ROOT: Final = "otel/spans"
 METRICS_ROOT: Final = "otel/metrics"
