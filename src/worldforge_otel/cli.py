@@ -5,6 +5,7 @@ Usage::
     worldforge-otel demo                       # writes .worldforge/rerun/worldforge-otel-demo.rrd
     worldforge-otel demo --rerun-spawn         # streams to a new Rerun viewer
     worldforge-otel demo --no-rerun            # OpenTelemetry only
+    worldforge-otel pusht                      # the PushT showcase -> .worldforge/rerun/worldforge-otel-pusht.rrd
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from worldforge_otel.configure import configure
+from worldforge_otel.configure import Telemetry, configure
 from worldforge_otel.demo import run_demo
 from worldforge_otel.rerun.options import DEFAULT_DIRECTORY, RerunOptions
 from worldforge_otel.version import __version__
 
 DEMO_RECORDING = DEFAULT_DIRECTORY / "worldforge-otel-demo.rrd"
+PUSHT_RECORDING = DEFAULT_DIRECTORY / "worldforge-otel-pusht.rrd"
 
 
 def add_rerun_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,19 +65,27 @@ def rerun_options(args: argparse.Namespace, *, default_path: Path) -> RerunOptio
     )
 
 
-def _demo(args: argparse.Namespace) -> int:
-    options = rerun_options(args, default_path=DEMO_RECORDING)
+def _start(
+    args: argparse.Namespace, *, default_path: Path, tracer_provider: Any = None, meter_provider: Any = None
+) -> tuple[RerunOptions | None, Telemetry]:
+    """``configure()`` as the flags ask; a fresh recording file on every run."""
+    options = rerun_options(args, default_path=default_path)
     if options is not None and options.save_path is not None:
-        Path(options.save_path).unlink(missing_ok=True)  # a fresh recording on every run
-    started = time.perf_counter()
+        Path(options.save_path).unlink(missing_ok=True)
     telemetry = configure(
         rerun=options if options is not None else False,
         service_name=args.service_name,
         otlp_endpoint=args.otlp_endpoint,
         otlp_protocol=args.otlp_protocol,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
         set_global_providers=False,  # a command owns its providers; nothing global is left behind
     )
-    result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider, artifacts=telemetry.artifacts)
+    return options, telemetry
+
+
+def _finish(telemetry: Telemetry) -> None:
+    """Keep serving the recording until Ctrl-C when ``--rerun-serve-grpc-port`` asked for it, then shut down."""
     sink = telemetry.rerun_sink
     if sink is not None and sink.server_url is not None:
         print(f"- serving: {sink.server_url} (press Ctrl-C to stop)")
@@ -84,22 +95,79 @@ def _demo(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     telemetry.shutdown()
+
+
+def _destinations(telemetry: Telemetry, options: RerunOptions | None, args: argparse.Namespace) -> list[str]:
+    """Where the data went, one ``- key: value`` line each."""
+    sink = telemetry.rerun_sink
+    if sink is None:
+        lines = ["- rerun: disabled (--no-rerun); spans went to the OpenTelemetry providers only"]
+    elif sink.save_path is not None:
+        lines = [f"- recording: {sink.save_path} ({sink.bytes_written} bytes written)"]
+        lines.append(f"- open it with: rerun {sink.save_path}")
+    else:
+        lines = []
+    if options is not None and options.connect_url:
+        lines.append(f"- streamed to: {options.connect_url}")
+    if args.otlp_endpoint:
+        lines.append(f"- OTLP: the same spans went to {args.otlp_endpoint}")
+    return lines
+
+
+def _demo(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    options, telemetry = _start(args, default_path=DEMO_RECORDING)
+    result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider, artifacts=telemetry.artifacts)
+    _finish(telemetry)
     stats = telemetry.stats
     print(
         f"worldforge-otel demo: {result.events} provider events -> {stats.events_handled} spans "
         f"({stats.events_dropped} dropped) in {time.perf_counter() - started:.2f}s; source: {result.source}"
     )
-    if sink is None:
-        print("- rerun: disabled (--no-rerun); spans went to the OpenTelemetry providers only")
-        return 0
-    if sink.save_path is not None:
-        print(f"- recording: {sink.save_path} ({sink.bytes_written} bytes written)")
-        print(f"- open it with: rerun {sink.save_path}")
-    if options is not None and options.connect_url:
-        print(f"- streamed to: {options.connect_url}")
-    if args.otlp_endpoint:
-        print(f"- OTLP: the same spans went to {args.otlp_endpoint}")
+    for line in _destinations(telemetry, options, args):
+        print(line)
     return 0 if stats.events_dropped == 0 else 1
+
+
+def run_pusht(args: argparse.Namespace, *, tracer_provider: Any = None, meter_provider: Any = None) -> int:
+    """``worldforge-otel pusht``; the providers, when given, are attached to instead of created."""
+    try:
+        from worldforge_otel.pusht.report import print_summary, progress
+        from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
+        from worldforge_otel.pusht.task import load_gym_pusht
+
+        load_gym_pusht()
+        import rich  # noqa: F401  # the progress bar and the summary
+    except ImportError as error:
+        print(f"worldforge-otel pusht: {error} (needs the pusht extra: pip install 'worldforge-otel[pusht]')")
+        return 2
+    settings = ShowcaseSettings(steps=args.steps, candidates=args.candidates, horizon=args.horizon, seed=args.seed)
+    options, telemetry = _start(
+        args, default_path=PUSHT_RECORDING, tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+    with progress(settings.steps) as on_step:
+        run = run_showcase(
+            settings,
+            telemetry,
+            tracer_provider=telemetry.tracer_provider,
+            meter_provider=telemetry.meter_provider,
+            artifacts=telemetry.artifacts,
+            on_step=on_step,
+        )
+    _finish(telemetry)
+    sink = telemetry.rerun_sink
+    lines = [line for line in _destinations(telemetry, options, args) if not line.startswith("- recording")]
+    recording = sink.save_path if sink is not None else None
+    print_summary(run, recording=recording, recording_bytes=sink.bytes_written if sink else 0,
+                  extra=[line.removeprefix("- ") for line in lines])  # fmt: skip
+    return 0 if telemetry.stats.events_dropped == 0 else 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_rerun_arguments(demo)
     add_otlp_argument(demo)
     demo.set_defaults(run=_demo)
+    pusht = commands.add_parser("pusht", help="the PushT robotics showcase: plan on real physics, see it in Rerun")
+    pusht.add_argument("--service-name", default="worldforge-pusht-showcase", help="OTel service.name")
+    pusht.add_argument("--steps", type=_positive, default=40, help="planning steps (default: 40)")
+    pusht.add_argument("--candidates", type=_positive, default=32, help="candidate chunks per step (default: 32)")
+    pusht.add_argument("--horizon", type=_positive, default=12, help="actions per chunk, 0.1 s each (default: 12)")
+    pusht.add_argument("--seed", type=int, default=0, help="seed of the start pose and the policy (default: 0)")
+    add_rerun_arguments(pusht)
+    add_otlp_argument(pusht)
+    pusht.set_defaults(run=run_pusht)
     return parser
 
 

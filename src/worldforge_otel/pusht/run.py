@@ -1,0 +1,244 @@
+"""The PushT showcase loop: plan with WorldForge capabilities, execute on the physics, record it through OTel.
+
+Per planning step: the policy proposes candidate chunks, the score model ranks them, the best chunk is executed
+on the real environment. One trace holds the run: ``pusht.episode`` > ``pusht.plan_step`` > the policy and score
+provider spans (from their ``ProviderEvent``s) and ``pusht.execute``. Each step is also a tabletop artifact and a
+few metrics; the executed path is recorded as a plan and the first and last states as worlds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from worldforge_otel.instrumentation.artifacts import ArtifactRecorder
+from worldforge_otel.pusht.capabilities import CapabilityCalls
+from worldforge_otel.pusht.planner import PhysicsScore, PushPolicy
+from worldforge_otel.pusht.results import candidate_chunks
+from worldforge_otel.pusht.task import (
+    AGENT_RADIUS,
+    GOAL_POSE,
+    METERS_PER_UNIT,
+    TABLE_BOUNDS,
+    Point,
+    PushTSimulator,
+    TabletopState,
+    pose_error,
+    t_outline,
+)
+from worldforge_otel.version import __version__
+
+SCOPE = "worldforge_otel.pusht"
+
+
+@dataclass(frozen=True, slots=True)
+class ShowcaseSettings:
+    """How long and how wide to plan; the same seed gives the same run."""
+
+    steps: int = 40
+    candidates: int = 32
+    horizon: int = 12
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What one planning step chose and what the physics made of it."""
+
+    step: int
+    candidates: int
+    selected_index: int
+    best_score: float
+    predicted_pose_error: float
+    pose_error: float
+    coverage: float
+    policy_ms: float
+    score_ms: float
+    execute_ms: float
+
+
+@dataclass(slots=True)
+class ShowcaseRun:
+    """The whole run."""
+
+    settings: ShowcaseSettings
+    source: str
+    initial_pose_error: float
+    initial_coverage: float
+    steps: list[StepOutcome] = field(default_factory=list)
+
+    @property
+    def final_pose_error(self) -> float:
+        """Pose error of the T after the last step."""
+        return self.steps[-1].pose_error if self.steps else self.initial_pose_error
+
+    @property
+    def best_coverage(self) -> float:
+        """Highest goal coverage reached."""
+        return max([self.initial_coverage, *(s.coverage for s in self.steps)])
+
+    def latency_percentiles(self, name: str) -> tuple[float, float]:
+        """p50 and p95 of ``policy``/``score``/``execute`` latencies in ms."""
+        values = sorted(getattr(s, f"{name}_ms") for s in self.steps)
+        if len(values) < 2:
+            return (values[0], values[0]) if values else (0.0, 0.0)
+        cuts = statistics.quantiles(values, n=20, method="inclusive")
+        return statistics.median(values), cuts[18]
+
+
+def run_showcase(
+    settings: ShowcaseSettings,
+    handler: Callable[[Any], None],
+    *,
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+    artifacts: ArtifactRecorder | None = None,
+    on_step: Callable[[StepOutcome], None] | None = None,
+) -> ShowcaseRun:
+    """Run the showcase, sending provider events to ``handler`` (e.g. a ``configure()`` handle)."""
+    tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(SCOPE, __version__)
+    meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE, __version__)
+    scored = meter.create_counter("worldforge.showcase.candidates", unit="{candidate}",
+                                  description="Candidate action chunks scored")  # fmt: skip
+    score_duration = meter.create_histogram("worldforge.showcase.score.duration", unit="s",
+                                            description="Time to score one step's candidates")  # fmt: skip
+    error_gauge = meter.create_gauge("worldforge.showcase.pose_error", unit="{table_unit}",
+                                     description="Pose error of the T-block to its goal after a step")  # fmt: skip
+    task = PushTSimulator(seed=settings.seed)
+    policy = PushPolicy(candidates=settings.candidates, horizon=settings.horizon, seed=settings.seed)
+    score = PhysicsScore(seed=settings.seed)
+    calls = CapabilityCalls(policy, score, handler)
+    state = task.state()
+    run = ShowcaseRun(settings, calls.source, pose_error(state.block), task.coverage)
+    executed: list[Point] = []
+    attributes = {"pusht.seed": settings.seed, "pusht.steps": settings.steps, "pusht.candidates": settings.candidates}
+    try:
+        with tracer.start_as_current_span("pusht.episode", attributes=attributes) as episode:
+            if artifacts is not None:
+                artifacts.record_world(world_document(state, step=0))
+            for step in range(1, settings.steps + 1):
+                with tracer.start_as_current_span("pusht.plan_step", attributes={"pusht.step": step}) as span:
+                    outcome, chunk, snapshot = _plan_step(step, task, calls, tracer)
+                    span.set_attributes({f"pusht.{key}": value for key, value in _numbers(outcome).items()})
+                    executed.extend(chunk)
+                    scored.add(outcome.candidates)
+                    score_duration.record(outcome.score_ms / 1000)
+                    error_gauge.set(outcome.pose_error)
+                    if artifacts is not None:
+                        artifacts.record_tabletop(snapshot)
+                run.steps.append(outcome)
+                if on_step is not None:
+                    on_step(outcome)
+            episode.set_attributes({"pusht.initial_pose_error": run.initial_pose_error,
+                                    "pusht.final_pose_error": run.final_pose_error,
+                                    "pusht.best_coverage": run.best_coverage})  # fmt: skip
+            if artifacts is not None:
+                artifacts.record_plan(executed_plan(executed), provider=policy.name, planner=score.name)
+                artifacts.record_world(world_document(task.state(), step=settings.steps))
+    finally:
+        task.close()
+        score.close()
+    return run
+
+
+def _plan_step(
+    step: int, task: PushTSimulator, calls: CapabilityCalls, tracer: trace.Tracer
+) -> tuple[StepOutcome, list[Point], dict[str, Any]]:
+    state = task.state()
+    info = state.to_info(step=step)
+    started = perf_counter()
+    proposal = calls.select_actions(info)
+    proposed = perf_counter()
+    candidates = getattr(proposal, "action_candidates", proposal)
+    ranking = calls.score_actions(info, candidates)
+    ranked = perf_counter()
+    chunks = candidate_chunks(candidates)
+    best = int(ranking.best_index)
+    with tracer.start_as_current_span("pusht.execute", attributes={"pusht.actions": len(chunks[best])}):
+        executing = perf_counter()
+        after = task.execute(chunks[best])
+        done = perf_counter()
+    predicted = ranking.metadata.get("predicted_pose_errors") or []
+    outcome = StepOutcome(
+        step=step,
+        candidates=len(chunks),
+        selected_index=best,
+        best_score=float(ranking.scores[best]),
+        predicted_pose_error=float(predicted[best]) if len(predicted) > best else float("nan"),
+        pose_error=pose_error(after.block),
+        coverage=task.coverage,
+        policy_ms=(proposed - started) * 1000,
+        score_ms=(ranked - proposed) * 1000,
+        execute_ms=(done - executing) * 1000,
+    )
+    snapshot = tabletop_snapshot(state, after, chunks, list(ranking.scores), outcome)
+    return outcome, chunks[best], snapshot
+
+
+def _numbers(outcome: StepOutcome) -> dict[str, float | int]:
+    return {key: getattr(outcome, key) for key in outcome.__slots__ if key != "step"}  # type: ignore[attr-defined]
+
+
+def _meters(point: Sequence[float]) -> list[float]:
+    return [point[0] * METERS_PER_UNIT, point[1] * METERS_PER_UNIT, 0.0]
+
+
+def tabletop_snapshot(
+    before: TabletopState, after: TabletopState, chunks: list[list[Point]], scores: list[float], outcome: StepOutcome
+) -> dict[str, Any]:
+    """The ``record_tabletop`` document of a step: the scene after it, the candidates from the state before it."""
+    x0, y0, x1, y1 = TABLE_BOUNDS
+    return {
+        "step": outcome.step,
+        "bounds": [x0 * METERS_PER_UNIT, y0 * METERS_PER_UNIT, x1 * METERS_PER_UNIT, y1 * METERS_PER_UNIT],
+        "block": [_meters(p) for p in t_outline(after.block)],
+        "goal": [_meters(p) for p in t_outline(GOAL_POSE)],
+        "agent": _meters(after.agent),
+        "agent_radius": AGENT_RADIUS * METERS_PER_UNIT,
+        "candidates": [[_meters(before.agent), *(_meters(p) for p in chunk)] for chunk in chunks],
+        "scores": scores,
+        "selected_index": outcome.selected_index,
+        "lower_is_better": True,
+        "metrics": {
+            "pose_error": outcome.pose_error,
+            "predicted_pose_error": outcome.predicted_pose_error,
+            "coverage": outcome.coverage,
+            "best_score": outcome.best_score,
+        },
+        "latency_ms": {"policy": outcome.policy_ms, "score": outcome.score_ms, "execute": outcome.execute_ms},
+    }
+
+
+def executed_plan(targets: list[Point]) -> dict[str, Any]:
+    """The executed agent targets as a WorldForge-shaped plan document (``move_to`` actions, meters)."""
+    return {
+        "goal": "push the T-block onto its goal pose",
+        "actions": [
+            {"type": "move_to", "parameters": {"target": dict(zip("xyz", _meters(p), strict=True))}} for p in targets
+        ],
+    }
+
+
+def world_document(state: TabletopState, *, step: int) -> dict[str, Any]:
+    """The tabletop as a WorldForge-shaped world: the T-block, the agent and the goal with bounding boxes."""
+
+    def item(name: str, outline: list[Point], center: Sequence[float], height: float) -> dict[str, Any]:
+        xs, ys = [p[0] for p in outline], [p[1] for p in outline]
+        low, high = _meters((min(xs), min(ys))), _meters((max(xs), max(ys)))
+        return {"name": name, "pose": {"position": dict(zip("xyz", _meters(center), strict=True))},
+                "bbox": {"min": dict(zip("xyz", low, strict=True)),
+                         "max": dict(zip("xyz", [*high[:2], height], strict=True))}}  # fmt: skip
+
+    ax, ay = state.agent
+    agent = [(ax - AGENT_RADIUS, ay - AGENT_RADIUS), (ax + AGENT_RADIUS, ay + AGENT_RADIUS)]
+    objects = {
+        "t_block": item("T block", t_outline(state.block), state.block, 0.03),
+        "agent": item("agent", agent, state.agent, 0.02),
+        "goal": item("goal", t_outline(GOAL_POSE), GOAL_POSE, 0.001),
+    }
+    return {"id": "pusht", "name": "PushT", "provider": "gym-pusht", "step": step, "scene": {"objects": objects}}

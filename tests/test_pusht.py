@@ -1,0 +1,175 @@
+"""The PushT showcase: real gym-pusht physics, planned through WorldForge capabilities, read back from the .rrd."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import Providers, column_cells, column_values, entity_paths, needs_rerun, read_rrd, read_rrd_arrow
+from worldforge_otel.cli import build_parser, run_pusht
+from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
+from worldforge_otel.pusht.task import PushTSimulator, pose_error
+
+pytest.importorskip("gym_pusht", reason="the PushT showcase needs the pusht extra (gym-pusht)")
+pytest.importorskip("rich", reason="the PushT showcase needs the pusht extra (rich)")
+
+SHOWCASE = "/worldforge/robotics_showcase"
+STEPS, CANDIDATES = 4, 6
+
+
+def run_cli(*flags: str, providers: Providers) -> int:
+    args = build_parser().parse_args(["pusht", "--seed", "3", "--steps", str(STEPS), "--candidates", str(CANDIDATES),
+                                      *flags])  # fmt: skip
+    return run_pusht(args, tracer_provider=providers.tracer_provider, meter_provider=providers.meter_provider)
+
+
+def strips(frame, entity: str) -> list[list[list[list[float]]]]:
+    """Every LineStrips3D row of ``entity``: its strips, each a list of [x, y, z]."""
+    rows = column_cells(frame, entity, "LineStrips3D:strips")
+    return [[[[float(c) for c in point] for point in strip] for strip in row] for row in rows]
+
+
+def bar_charts(path: Path, entity: str) -> list[list[float]]:
+    """Every BarChart row of ``entity`` (a tensor column, which pandas cannot hold)."""
+    table = read_rrd_arrow(path, index="worldforge_robotics_showcase", contents=entity)
+    cells = [cell for cell in table.column(f"{entity}:BarChart:values").to_pylist() if cell]
+    return [[float(v) for v in cell[0]["buffer"]] for cell in cells]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """One short showcase run through the CLI into an .rrd, with the spans also in memory."""
+    path = tmp_path_factory.mktemp("pusht") / "pusht.rrd"
+    providers = Providers()
+    assert run_cli("--rerun-output", str(path), providers=providers) == 0
+    return path, providers
+
+
+@needs_rerun
+def test_tabletop_entities_exist_on_the_showcase_timeline_for_every_step(recorded):
+    path, _ = recorded
+    frame = read_rrd(path, index="worldforge_robotics_showcase", contents=f"{SHOWCASE}/**")
+    assert sorted(frame["worldforge_robotics_showcase"].tolist()) == list(range(1, STEPS + 1))
+    for name in ("table", "goal", "block", "agent", "candidates", "selected"):
+        assert f"{SHOWCASE}/tabletop/{name}" in entity_paths(frame), name
+    blocks = strips(frame, f"{SHOWCASE}/tabletop/block")
+    assert len(blocks) == STEPS
+    for (outline,) in blocks:
+        assert len(outline) == 9 and outline[0] == outline[-1]  # the T's 8 corners, closed
+        assert all(0.0 <= x <= 0.512 and 0.0 <= y <= 0.512 and z == 0.0 for x, y, z in outline)
+    (goal, *_) = strips(frame, f"{SHOWCASE}/tabletop/goal")
+    center = [sum(p[i] for p in goal[0][:8]) / 8 for i in (0, 1)]
+    assert math.dist(center, [0.256, 0.256]) < 0.06  # the goal pose sits in the middle of the table
+
+
+@needs_rerun
+def test_every_step_draws_one_path_per_candidate_and_selects_the_best_score(recorded):
+    path, _ = recorded
+    frame = read_rrd(path, index="worldforge_robotics_showcase", contents=f"{SHOWCASE}/**")
+    candidate_steps = strips(frame, f"{SHOWCASE}/tabletop/candidates")
+    assert [len(strips) for strips in candidate_steps] == [CANDIDATES] * STEPS
+    bars = bar_charts(path, f"{SHOWCASE}/scores/candidates")
+    selected = column_values(frame, f"{SHOWCASE}/scores/selected_index", "Scalars:scalars")
+    chosen = strips(frame, f"{SHOWCASE}/tabletop/selected")
+    assert len(bars) == len(selected) == len(chosen) == STEPS
+    for scores, index, paths, (selected_strip,) in zip(bars, selected, candidate_steps, chosen, strict=True):
+        assert len(scores) == CANDIDATES
+        assert int(index) == min(range(CANDIDATES), key=scores.__getitem__)  # lower is better
+        assert selected_strip == paths[int(index)]
+    scores_in_sequence = column_values(
+        read_rrd(path, index="worldforge_candidate", contents=f"{SHOWCASE}/scores/candidate_score"),
+        f"{SHOWCASE}/scores/candidate_score", "Scalars:scalars",
+    )  # fmt: skip
+    assert len(scores_in_sequence) == STEPS * CANDIDATES
+
+
+@needs_rerun
+def test_runtime_scalars_are_positive_latencies(recorded):
+    path, _ = recorded
+    frame = read_rrd(path, index="worldforge_robotics_showcase", contents=f"{SHOWCASE}/runtime/**")
+    for name in ("policy_ms", "score_ms", "execute_ms"):
+        values = column_values(frame, f"{SHOWCASE}/runtime/{name}", "Scalars:scalars")
+        assert len(values) == STEPS and all(v > 0 for v in values), name
+
+
+@needs_rerun
+def test_the_recording_also_holds_the_provider_events_plan_and_worlds(recorded):
+    path, _ = recorded
+    frame = read_rrd(path, index="worldforge_time")
+    paths = entity_paths(frame)
+    assert "/worldforge/events/pusht-push-policy/select_actions/success/log" in paths
+    assert "/worldforge/events/pusht-physics-score/score_actions/success/log" in paths
+    assert "/worldforge/plans/pusht-push-policy/pusht-physics-score/0/action_path" in paths
+    assert "/worldforge/worlds/pusht/object_boxes" in paths
+    assert any(p.startswith("/otel/spans/") and "pusht.execute" in p for p in paths)
+
+
+def test_each_step_is_a_trace_subtree_with_policy_score_and_execute(recorded):
+    _, providers = recorded
+    spans = providers.spans.get_finished_spans()
+    (episode,) = [s for s in spans if s.name == "pusht.episode"]
+    steps = [s for s in spans if s.name == "pusht.plan_step"]
+    assert len(steps) == STEPS
+    assert {s.parent.span_id for s in steps} == {episode.context.span_id}
+    for step in steps:
+        children = sorted(s.name for s in spans if s.parent is not None and s.parent.span_id == step.context.span_id)
+        assert children == ["pusht.execute", "score_actions pusht-physics-score", "select_actions pusht-push-policy",
+                            "worldforge.tabletop"]  # fmt: skip
+        assert step.attributes["pusht.candidates"] == CANDIDATES
+    assert {s.context.trace_id for s in spans if s.name != "worldforge.demo"} == {episode.context.trace_id}
+    points = providers.metric_points()
+    assert sum(p.value for p in points["worldforge.showcase.candidates"]) == STEPS * CANDIDATES
+    assert sum(p.count for p in points["worldforge.showcase.score.duration"]) == STEPS
+
+
+def test_the_planner_brings_the_t_block_closer_to_its_goal_in_the_physics(providers):
+    """Replays the executed plan (read from its span) on a fresh simulator: the pose error really drops."""
+    from worldforge_otel.configure import configure
+
+    telemetry = configure(rerun=False, tracer_provider=providers.tracer_provider,
+                          meter_provider=providers.meter_provider, set_global_providers=False)  # fmt: skip
+    run = run_showcase(ShowcaseSettings(steps=12, seed=0), telemetry, tracer_provider=providers.tracer_provider,
+                       artifacts=telemetry.artifacts)  # fmt: skip
+    telemetry.shutdown()
+    (plan,) = [s for s in providers.spans.get_finished_spans() if s.name == "worldforge.plan"]
+    flat = list(plan.attributes["worldforge.plan.targets"])
+    targets = [(flat[i] * 1000, flat[i + 1] * 1000) for i in range(0, len(flat), 3)]
+    assert len(targets) == 12 * ShowcaseSettings().horizon
+    replay = PushTSimulator(seed=0)
+    start = pose_error(replay.state().block)
+    end = pose_error(replay.execute(targets).block)
+    replay.close()
+    assert start == pytest.approx(run.initial_pose_error)
+    assert end == pytest.approx(run.final_pose_error, abs=1e-6)
+    assert end < 0.5 * start, f"pose error {start:.1f} -> {end:.1f}"
+    assert run.best_coverage > run.initial_coverage
+
+
+def test_the_same_seed_gives_the_same_run_and_another_seed_another():
+    def errors(seed: int) -> list[float]:
+        run = run_showcase(ShowcaseSettings(steps=3, candidates=8, seed=seed), lambda event: None)
+        return [step.pose_error for step in run.steps]
+
+    assert errors(5) == errors(5)
+    assert errors(5) != errors(6)
+
+
+def test_no_rerun_writes_no_recording_and_still_exports_the_spans(providers, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("--no-rerun", providers=providers) == 0
+    assert list(Path(tmp_path).rglob("*.rrd")) == []
+    names = [s.name for s in providers.spans.get_finished_spans()]
+    assert names.count("pusht.plan_step") == STEPS and names.count("select_actions pusht-push-policy") == STEPS
+    assert "disabled (--no-rerun)" in capsys.readouterr().out
+
+
+def test_the_models_are_worldforge_capability_providers_when_worldforge_is_installed():
+    worldforge = pytest.importorskip("worldforge", reason="worldforge-ai needs Python >= 3.13")
+    events: list[object] = []
+    run = run_showcase(ShowcaseSettings(steps=1, candidates=4), events.append)
+    assert run.source.startswith("WorldForge")
+    assert [type(e) for e in events] == [worldforge.ProviderEvent] * 2
+    assert [(e.provider, e.operation, e.phase) for e in events] == [
+        ("pusht-push-policy", "select_actions", "success"), ("pusht-physics-score", "score_actions", "success")]
