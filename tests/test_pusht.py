@@ -99,8 +99,8 @@ def test_the_recording_also_holds_the_provider_events_plan_and_worlds(recorded):
     path, _ = recorded
     frame = read_rrd(path, index="worldforge_time")
     paths = entity_paths(frame)
-    assert "/worldforge/events/pusht-push-policy/select_actions/success/log" in paths
-    assert "/worldforge/events/pusht-physics-score/score_actions/success/log" in paths
+    assert "/worldforge/events/pusht-push-policy/policy/success/log" in paths
+    assert "/worldforge/events/pusht-physics-score/score/success/log" in paths
     assert "/worldforge/plans/pusht-push-policy/pusht-physics-score/0/action_path" in paths
     assert "/worldforge/worlds/pusht/object_boxes" in paths
     assert any(p.startswith("/otel/spans/") and "pusht.execute" in p for p in paths)
@@ -115,7 +115,7 @@ def test_each_step_is_a_trace_subtree_with_policy_score_and_execute(recorded):
     assert {s.parent.span_id for s in steps} == {episode.context.span_id}
     for step in steps:
         children = sorted(s.name for s in spans if s.parent is not None and s.parent.span_id == step.context.span_id)
-        assert children == ["pusht.execute", "score_actions pusht-physics-score", "select_actions pusht-push-policy",
+        assert children == ["policy pusht-push-policy", "pusht.execute", "score pusht-physics-score",
                             "worldforge.tabletop"]  # fmt: skip
         assert step.attributes["pusht.candidates"] == CANDIDATES
     assert {s.context.trace_id for s in spans if s.name != "worldforge.demo"} == {episode.context.trace_id}
@@ -161,7 +161,7 @@ def test_no_rerun_writes_no_recording_and_still_exports_the_spans(providers, tmp
     assert run_cli("--no-rerun", providers=providers) == 0
     assert list(Path(tmp_path).rglob("*.rrd")) == []
     names = [s.name for s in providers.spans.get_finished_spans()]
-    assert names.count("pusht.plan_step") == STEPS and names.count("select_actions pusht-push-policy") == STEPS
+    assert names.count("pusht.plan_step") == STEPS and names.count("policy pusht-push-policy") == STEPS
     assert "disabled (--no-rerun)" in capsys.readouterr().out
 
 
@@ -172,4 +172,4 @@ def test_the_models_are_worldforge_capability_providers_when_worldforge_is_insta
     assert run.source.startswith("WorldForge")
     assert [type(e) for e in events] == [worldforge.ProviderEvent] * 2
     assert [(e.provider, e.operation, e.phase) for e in events] == [
-        ("pusht-push-policy", "select_actions", "success"), ("pusht-physics-score", "score_actions", "success")]
+        ("pusht-push-policy", "policy", "success"), ("pusht-physics-score", "score", "success")]

@@ -38,14 +38,14 @@ class CapabilityCalls:
         """The policy's candidates for ``info``."""
         if self._forge is not None:
             return self._forge.select_actions(policy=self.policy.name, info=info)
-        return self._timed(self.policy.name, "select_actions", lambda: self.policy.select_actions(info=info))
+        return self._timed(self.policy.name, "policy", lambda: self.policy.select_actions(info=info))
 
     def score_actions(self, info: dict[str, Any], candidates: object) -> Any:
         """The score model's ranking of ``candidates``."""
         if self._forge is not None:
             return self._forge.score_actions(cost=self.score.name, info=info, action_candidates=candidates)
         return self._timed(
-            self.score.name, "score_actions", lambda: self.score.score_actions(info=info, action_candidates=candidates)
+            self.score.name, "score", lambda: self.score.score_actions(info=info, action_candidates=candidates)
         )
 
     def _timed(self, provider: str, operation: str, call: Callable[[], T]) -> T:
