@@ -3,9 +3,9 @@
 | View | Shows |
 |---|---|
 | 3D "World & plans" | ``worldforge/worlds/**`` objects and boxes, ``worldforge/plans/**`` targets and paths, the PushT tabletop |
-| 2D "Trace waterfall" / "Media" (tabs) | ``otel/traces/**`` span bars; ``worldforge/media/**`` images carried by spans |
+| 2D "Trace waterfall" / "Media" / bar chart "Candidate scores" (tabs) | ``otel/traces/**`` span bars; ``worldforge/media/**``; the showcase's score bars |
 | Time series "Latency (ms)" | ``duration_ms`` of provider events and other spans |
-| Time series "Metrics" | ``otel/metrics/**`` and benchmark numbers |
+| Time series "Metrics" | ``otel/metrics/**``, benchmark numbers, the showcase's scores and latencies |
 | Text log "Events & logs" | provider event lines, span lines, OTel logs |
 | Documents (tabs) | world state, event payloads, plans, benchmark results and the doctor report |
 
@@ -44,11 +44,14 @@ def default_blueprint() -> Any:
     pictures = rrb.Tabs(
         rrb.Spatial2DView(name="Trace waterfall", origin=f"/{TRACES_ROOT}"),
         rrb.Spatial2DView(name="Media", origin=f"/{MEDIA_ROOT}"),
+        rrb.BarChartView(name="Candidate scores", origin=f"/{SHOWCASE_ROOT}/scores/candidates"),
     )
     series = rrb.Vertical(
         rrb.TimeSeriesView(name="Latency (ms)", origin="/", contents=_under(EVENTS_ROOT, SPANS_ROOT)),
         rrb.TimeSeriesView(
-            name="Metrics", origin="/", contents=_under(METRICS_ROOT, BENCHMARKS_ROOT, f"{SHOWCASE_ROOT}/runtime")
+            name="Metrics",
+            origin="/",
+            contents=_under(METRICS_ROOT, BENCHMARKS_ROOT, f"{SHOWCASE_ROOT}/runtime", f"{SHOWCASE_ROOT}/scores"),
         ),
     )
     text = rrb.Vertical(
