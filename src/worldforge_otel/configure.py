@@ -402,30 +402,32 @@ class _Builder:
         """Attach metric readers; returns the provider (created here, with the readers, if there was none)."""
         exporters = self._new_exporters(provider, RerunMetricExporter, otlp_exporters, "metrics")
         interval = self.arguments.metric_export_interval_millis
-        readers = [PeriodicExportingMetricReader(exporter, export_interval_millis=interval) for exporter in exporters]
-        self.parts.metric_readers.extend(readers)
+
+        def readers() -> list[PeriodicExportingMetricReader]:  # built only where they can be registered
+            built = [PeriodicExportingMetricReader(exporter, export_interval_millis=interval) for exporter in exporters]
+            self.parts.metric_readers.extend(built)
+            return built
+
         if is_placeholder(provider):
             # Readers given at creation are shut down (with a final export) by the provider's own shutdown().
-            provider = SdkMeterProvider(resource=self.resource, metric_readers=readers)
+            provider = SdkMeterProvider(resource=self.resource, metric_readers=readers())
             self.parts.owned_providers.append(provider)
             if self.arguments.set_global_providers:
                 metrics.set_meter_provider(provider)
         elif not isinstance(provider, SdkMeterProvider):
             _cannot_attach(
-                "MeterProvider", provider, "meter_provider=opentelemetry.sdk.metrics.MeterProvider(...)", readers
+                "MeterProvider", provider, "meter_provider=opentelemetry.sdk.metrics.MeterProvider(...)", exporters
             )
-            self.parts.metric_readers.clear()
-        elif readers and not hasattr(provider, "add_metric_reader"):  # opentelemetry-sdk < 1.43
+        elif exporters and not hasattr(provider, "add_metric_reader"):  # opentelemetry-sdk < 1.43
             _LOG.warning(
                 "worldforge_otel: this opentelemetry-sdk cannot add a metric reader to an existing MeterProvider "
                 "(needs >= 1.43), so WorldForge metrics are not exported to Rerun/OTLP; upgrade opentelemetry-sdk "
                 "or create the MeterProvider with metric_readers=[PeriodicExportingMetricReader(RerunMetricExporter())]"
             )
-            for reader in readers:
-                reader.shutdown()
-            self.parts.metric_readers.clear()
+            for exporter in exporters:
+                exporter.shutdown()
         else:
-            for reader in readers:
+            for reader in readers():
                 provider.add_metric_reader(reader)
         return provider
 
