@@ -145,3 +145,19 @@ def test_a_bad_otlp_protocol_is_reported_by_name(clean_env, caplog):
     clean_env.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     assert resolve_target("http://h:4317", None, use_environment=False).protocol == "grpc"
     assert "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not one of grpc, http/protobuf" in caplog.text
+
+
+def test_the_pusht_showcase_sends_the_same_trace_to_the_jaeger_backend(tmp_path, collector, jaeger, clean_env):
+    pytest.importorskip("gym_pusht", reason="the PushT showcase needs the pusht extra")
+    showcase = EXAMPLE.parent / "pusht_showcase.py"
+    result = subprocess.run(
+        [sys.executable, str(showcase), "--otlp-endpoint", collector.grpc_endpoint, "--steps", "3",
+         "--candidates", "4", "--rerun-output", str(tmp_path / "pusht.rrd")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    spans = jaeger.wait_for_spans(1 + 2 + 1 + 3 * 5)  # episode, 2 worlds, plan; per step: step, policy, score, ...
+    assert len({span["traceID"] for span in spans}) == 1  # the whole run is one trace
+    in_jaeger, _ = jaeger_span_ids(jaeger, "worldforge-pusht-showcase")
+    assert len(in_jaeger) == 19
+    assert in_jaeger == rrd_span_ids(tmp_path / "pusht.rrd")
