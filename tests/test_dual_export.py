@@ -156,8 +156,8 @@ def test_the_pusht_showcase_sends_the_same_trace_to_the_jaeger_backend(tmp_path,
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    spans = jaeger.wait_for_spans(1 + 2 + 1 + 3 * 5)  # episode, 2 worlds, plan; per step: step, policy, score, ...
+    spans = jaeger.wait_for_spans(1 + 1 + 3 * 5)  # episode, plan; per step: step, policy, score, execute, tabletop
     assert len({span["traceID"] for span in spans}) == 1  # the whole run is one trace
     in_jaeger, _ = jaeger_span_ids(jaeger, "worldforge-pusht-showcase")
-    assert len(in_jaeger) == 19
+    assert len(in_jaeger) == 17
     assert in_jaeger == rrd_span_ids(tmp_path / "pusht.rrd")

@@ -3,7 +3,7 @@
 Per planning step: the policy proposes candidate chunks, the score model ranks them, the best chunk is executed
 on the real environment. One trace holds the run: ``pusht.episode`` > ``pusht.plan_step`` > the policy and score
 provider spans (from their ``ProviderEvent``s) and ``pusht.execute``. Each step is also a tabletop artifact and a
-few metrics; the executed path is recorded as a plan and the first and last states as worlds.
+few metrics; the executed path is recorded as a plan.
 """
 
 from __future__ import annotations
@@ -119,8 +119,6 @@ def run_showcase(
     attributes = {"pusht.seed": settings.seed, "pusht.steps": settings.steps, "pusht.candidates": settings.candidates}
     try:
         with tracer.start_as_current_span("pusht.episode", attributes=attributes) as episode:
-            if artifacts is not None:
-                artifacts.record_world(world_document(state, step=0))
             for step in range(1, settings.steps + 1):
                 with tracer.start_as_current_span("pusht.plan_step", attributes={"pusht.step": step}) as span:
                     outcome, chunk, snapshot = _plan_step(step, task, calls, tracer)
@@ -139,7 +137,6 @@ def run_showcase(
                                     "pusht.best_coverage": run.best_coverage})  # fmt: skip
             if artifacts is not None:
                 artifacts.record_plan(executed_plan(executed), provider=policy.name, planner=score.name)
-                artifacts.record_world(world_document(task.state(), step=settings.steps))
     finally:
         task.close()
         score.close()
@@ -222,23 +219,3 @@ def executed_plan(targets: list[Point]) -> dict[str, Any]:
             {"type": "move_to", "parameters": {"target": dict(zip("xyz", _meters(p), strict=True))}} for p in targets
         ],
     }
-
-
-def world_document(state: TabletopState, *, step: int) -> dict[str, Any]:
-    """The tabletop as a WorldForge-shaped world: the T-block, the agent and the goal with bounding boxes."""
-
-    def item(name: str, outline: list[Point], center: Sequence[float], height: float) -> dict[str, Any]:
-        xs, ys = [p[0] for p in outline], [p[1] for p in outline]
-        low, high = _meters((min(xs), min(ys))), _meters((max(xs), max(ys)))
-        return {"name": name, "pose": {"position": dict(zip("xyz", _meters(center), strict=True))},
-                "bbox": {"min": dict(zip("xyz", low, strict=True)),
-                         "max": dict(zip("xyz", [*high[:2], height], strict=True))}}  # fmt: skip
-
-    ax, ay = state.agent
-    agent = [(ax - AGENT_RADIUS, ay - AGENT_RADIUS), (ax + AGENT_RADIUS, ay + AGENT_RADIUS)]
-    objects = {
-        "t_block": item("T block", t_outline(state.block), state.block, 0.03),
-        "agent": item("agent", agent, state.agent, 0.02),
-        "goal": item("goal", t_outline(GOAL_POSE), GOAL_POSE, 0.001),
-    }
-    return {"id": "pusht", "name": "PushT", "provider": "gym-pusht", "step": step, "scene": {"objects": objects}}
