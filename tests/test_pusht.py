@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,13 @@ def test_the_models_are_worldforge_capability_providers_when_worldforge_is_insta
     assert [type(e) for e in events] == [worldforge.ProviderEvent] * 2
     assert [(e.provider, e.operation, e.phase) for e in events] == [
         ("pusht-push-policy", "policy", "success"), ("pusht-physics-score", "score", "success")]
+
+
+def test_without_gym_pusht_the_command_says_which_extra_to_install(monkeypatch, capsys, providers):
+    for name in ("gym_pusht", "gym_pusht.envs", "gym_pusht.envs.pusht"):
+        monkeypatch.setitem(sys.modules, name, None)  # makes the import fail as if it were not installed
+    assert run_cli("--no-rerun", providers=providers) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["worldforge-otel pusht: the PushT showcase needs gym-pusht; install the pusht extra: "
+                   "pip install 'worldforge-otel[pusht]'"]  # fmt: skip
+    assert providers.spans.get_finished_spans() == ()

@@ -134,12 +134,16 @@ def run_pusht(args: argparse.Namespace, *, tracer_provider: Any = None, meter_pr
     try:
         from worldforge_otel.pusht.report import print_summary, progress
         from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
-        from worldforge_otel.pusht.task import load_gym_pusht
+        from worldforge_otel.pusht.task import MISSING_MESSAGE, load_gym_pusht
 
         load_gym_pusht()
-        import rich  # noqa: F401  # the progress bar and the summary
     except ImportError as error:
-        print(f"worldforge-otel pusht: {error} (needs the pusht extra: pip install 'worldforge-otel[pusht]')")
+        print(f"worldforge-otel pusht: {error}", file=sys.stderr)
+        return 2
+    try:
+        import rich  # noqa: F401  # the progress bar and the summary
+    except ImportError:
+        print(f"worldforge-otel pusht: {MISSING_MESSAGE.replace('gym-pusht', 'rich')}", file=sys.stderr)
         return 2
     settings = ShowcaseSettings(steps=args.steps, candidates=args.candidates, horizon=args.horizon, seed=args.seed)
     options, telemetry = _start(

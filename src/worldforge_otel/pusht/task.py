@@ -28,7 +28,9 @@ ANGLE_WEIGHT: Final = 60.0  # table units per radian of orientation error
 T_OUTLINE: Final[tuple[Point, ...]] = (
     (-60.0, 0.0), (60.0, 0.0), (60.0, 30.0), (15.0, 30.0), (15.0, 120.0), (-15.0, 120.0), (-15.0, 30.0), (-60.0, 30.0),
 )  # fmt: skip
-MISSING_MESSAGE: Final = "the PushT showcase needs gym-pusht: pip install 'worldforge-otel[pusht]'"
+MISSING_MESSAGE: Final = (
+    "the PushT showcase needs gym-pusht; install the pusht extra: pip install 'worldforge-otel[pusht]'"
+)
 
 
 @dataclass(frozen=True, slots=True)
