@@ -274,6 +274,15 @@ def _plan_attributes(
     return attributes
 
 
+def _numbers(values: Mapping[str, Any] | None, prefix: str) -> dict[str, AttributeValue]:
+    """Every finite number in ``values`` (booleans are not numbers here) as ``<prefix><key>`` attributes."""
+    return {
+        f"{prefix}{clean_text(str(key), max_chars=64)}": value
+        for key, value in (values or {}).items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    }
+
+
 def _benchmark_events(document: Mapping[str, Any], max_chars: int) -> list[tuple[str, dict[str, AttributeValue]]]:
     events = []
     for result in document.get("results") or []:
@@ -284,9 +293,7 @@ def _benchmark_events(document: Mapping[str, Any], max_chars: int) -> list[tuple
             semconv.OPERATION: _label(result.get("operation") or "unknown"),
             semconv.ARTIFACT_PAYLOAD: payload_json(result, max_chars)[0],
         }
-        for key, value in result.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-                attributes[f"{semconv.BENCHMARK_METRIC_PREFIX}{clean_text(str(key), max_chars=64)}"] = value
+        attributes.update(_numbers(result, semconv.BENCHMARK_METRIC_PREFIX))
         events.append((semconv.BENCHMARK_RESULT_EVENT, attributes))
     return events
 
@@ -298,14 +305,6 @@ def _flat_points(points: object) -> list[float]:
         if xyz is not None:
             flat.extend(xyz)
     return flat
-
-
-def _numbers(values: Mapping[str, Any] | None, prefix: str) -> dict[str, AttributeValue]:
-    return {
-        f"{prefix}{clean_text(str(key), max_chars=64)}": float(value)
-        for key, value in (values or {}).items()
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    }
 
 
 def _tabletop_attributes(snapshot: Mapping[str, Any], max_chars: int) -> dict[str, AttributeValue]:
