@@ -8,6 +8,7 @@ WorldForge actions are ``Action.move_to(x, y, 0)`` in meters (table units x :dat
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from typing import Any
 from worldforge_otel.pusht.task import METERS_PER_UNIT, Chunk
 
 
+@functools.cache
 def worldforge_module() -> Any:
-    """``worldforge`` when worldforge-ai is importable (Python >= 3.13), else None."""
+    """``worldforge`` when worldforge-ai is importable (Python >= 3.13), else None; looked up once per process."""
     try:
         return importlib.import_module("worldforge")
     except ImportError:
