@@ -97,21 +97,22 @@ def _finish(telemetry: Telemetry) -> None:
     telemetry.shutdown()
 
 
-def _destinations(telemetry: Telemetry, options: RerunOptions | None, args: argparse.Namespace) -> list[str]:
-    """Where the data went, one ``- key: value`` line each."""
+def _destinations(
+    telemetry: Telemetry, options: RerunOptions | None, args: argparse.Namespace
+) -> list[tuple[str, str]]:
+    """Where the data went, as ``(what, where)`` pairs."""
     sink = telemetry.rerun_sink
+    pairs: list[tuple[str, str]] = []
     if sink is None:
-        lines = ["- rerun: disabled (--no-rerun); spans went to the OpenTelemetry providers only"]
+        pairs.append(("rerun", "disabled (--no-rerun); spans went to the OpenTelemetry providers only"))
     elif sink.save_path is not None:
-        lines = [f"- recording: {sink.save_path} ({sink.bytes_written} bytes written)"]
-        lines.append(f"- open it with: rerun {sink.save_path}")
-    else:
-        lines = []
+        pairs.append(("recording", f"{sink.save_path} ({sink.bytes_written} bytes written)"))
+        pairs.append(("open it with", f"rerun {sink.save_path}"))
     if options is not None and options.connect_url:
-        lines.append(f"- streamed to: {options.connect_url}")
+        pairs.append(("streamed to", options.connect_url))
     if args.otlp_endpoint:
-        lines.append(f"- OTLP: the same spans went to {args.otlp_endpoint}")
-    return lines
+        pairs.append(("OTLP", f"the same spans went to {args.otlp_endpoint}"))
+    return pairs
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -124,8 +125,8 @@ def _demo(args: argparse.Namespace) -> int:
         f"worldforge-otel demo: {result.events} provider events -> {stats.events_handled} spans "
         f"({stats.events_dropped} dropped) in {time.perf_counter() - started:.2f}s; source: {result.source}"
     )
-    for line in _destinations(telemetry, options, args):
-        print(line)
+    for what, where in _destinations(telemetry, options, args):
+        print(f"- {what}: {where}")
     return 0 if stats.events_dropped == 0 else 1
 
 
@@ -134,7 +135,7 @@ def run_pusht(args: argparse.Namespace, *, tracer_provider: Any = None, meter_pr
     try:
         from worldforge_otel.pusht.report import print_summary, progress
         from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
-        from worldforge_otel.pusht.task import MISSING_MESSAGE, load_gym_pusht
+        from worldforge_otel.pusht.task import load_gym_pusht, missing_extra
 
         load_gym_pusht()
     except ImportError as error:
@@ -143,7 +144,7 @@ def run_pusht(args: argparse.Namespace, *, tracer_provider: Any = None, meter_pr
     try:
         import rich  # noqa: F401  # the progress bar and the summary
     except ImportError:
-        print(f"worldforge-otel pusht: {MISSING_MESSAGE.replace('gym-pusht', 'rich')}", file=sys.stderr)
+        print(f"worldforge-otel pusht: {missing_extra('rich')}", file=sys.stderr)
         return 2
     settings = ShowcaseSettings(steps=args.steps, candidates=args.candidates, horizon=args.horizon, seed=args.seed)
     options, telemetry = _start(
@@ -159,11 +160,7 @@ def run_pusht(args: argparse.Namespace, *, tracer_provider: Any = None, meter_pr
             on_step=on_step,
         )
     _finish(telemetry)
-    sink = telemetry.rerun_sink
-    lines = [line for line in _destinations(telemetry, options, args) if not line.startswith("- recording")]
-    recording = sink.save_path if sink is not None else None
-    print_summary(run, recording=recording, recording_bytes=sink.bytes_written if sink else 0,
-                  extra=[line.removeprefix("- ") for line in lines])  # fmt: skip
+    print_summary(run, destinations=_destinations(telemetry, options, args))
     return 0 if telemetry.stats.events_dropped == 0 else 1
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from worldforge_otel.pusht.run import ShowcaseRun, StepOutcome
 
@@ -26,7 +25,7 @@ def progress(total: int) -> Iterator[Callable[[StepOutcome], None]]:
         yield advance
 
 
-def print_summary(run: ShowcaseRun, *, recording: Path | None, recording_bytes: int, extra: list[str]) -> None:
+def print_summary(run: ShowcaseRun, *, destinations: list[tuple[str, str]]) -> None:
     """The summary table: steps, goal coverage, pose error, best score, latencies, where the data went."""
     from rich.console import Console
     from rich.markup import escape
@@ -47,9 +46,6 @@ def print_summary(run: ShowcaseRun, *, recording: Path | None, recording_bytes: 
         p50, p95 = run.latency_percentiles(name)
         table.add_row(f"{name} latency", f"p50 {p50:.2f} ms · p95 {p95:.2f} ms")
     table.add_row("models", escape(run.source))
-    if recording is not None:
-        table.add_row("recording", escape(f"{recording} ({recording_bytes} bytes)"))
-    for line in extra:
-        key, _, value = line.partition(": ")
-        table.add_row(escape(key), escape(value))
+    for what, where in destinations:
+        table.add_row(escape(what), escape(where))
     Console().print(table)

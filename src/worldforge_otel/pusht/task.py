@@ -28,9 +28,11 @@ ANGLE_WEIGHT: Final = 60.0  # table units per radian of orientation error
 T_OUTLINE: Final[tuple[Point, ...]] = (
     (-60.0, 0.0), (60.0, 0.0), (60.0, 30.0), (15.0, 30.0), (15.0, 120.0), (-15.0, 120.0), (-15.0, 30.0), (-60.0, 30.0),
 )  # fmt: skip
-MISSING_MESSAGE: Final = (
-    "the PushT showcase needs gym-pusht; install the pusht extra: pip install 'worldforge-otel[pusht]'"
-)
+
+
+def missing_extra(package: str) -> str:
+    """What to say when ``package`` (of the ``pusht`` extra) is not installed."""
+    return f"the PushT showcase needs {package}; install the pusht extra: pip install 'worldforge-otel[pusht]'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,7 @@ def load_gym_pusht() -> Any:
     try:
         from gym_pusht.envs import pusht
     except ImportError as error:
-        raise ImportError(MISSING_MESSAGE) from error
+        raise ImportError(missing_extra("gym-pusht")) from error
     return pusht
 
 
