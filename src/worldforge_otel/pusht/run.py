@@ -8,6 +8,7 @@ few metrics; the executed path is recorded as a plan.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,10 @@ class StepOutcome:
     policy_ms: float
     score_ms: float
     execute_ms: float
+
+    def attributes(self) -> dict[str, float | int]:
+        """The outcome as ``pusht.*`` span attributes (the step itself is on the span already)."""
+        return {f"pusht.{key}": value for key, value in dataclasses.asdict(self).items() if key != "step"}
 
 
 @dataclass(slots=True)
@@ -122,7 +127,7 @@ def run_showcase(
             for step in range(1, settings.steps + 1):
                 with tracer.start_as_current_span("pusht.plan_step", attributes={"pusht.step": step}) as span:
                     outcome, chunk, snapshot = _plan_step(step, task, calls, tracer)
-                    span.set_attributes({f"pusht.{key}": value for key, value in _numbers(outcome).items()})
+                    span.set_attributes(outcome.attributes())
                     executed.extend(chunk)
                     scored.add(outcome.candidates)
                     score_duration.record(outcome.score_ms / 1000)
@@ -175,10 +180,6 @@ def _plan_step(
     )
     snapshot = tabletop_snapshot(state, after, chunks, list(ranking.scores), outcome)
     return outcome, chunks[best], snapshot
-
-
-def _numbers(outcome: StepOutcome) -> dict[str, float | int]:
-    return {key: getattr(outcome, key) for key in outcome.__slots__ if key != "step"}  # type: ignore[attr-defined]
 
 
 def _meters(point: Sequence[float]) -> list[float]:
