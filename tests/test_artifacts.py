@@ -253,3 +253,28 @@ def test_an_attribute_length_limit_cuts_artifact_payloads_visibly(tmp_path, clea
     assert len(payload) <= 300 and "truncated" in payload
     assert "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT" in caplog.text
     assert list(span.attributes["worldforge.world.object_positions"])  # geometry arrays are not cut
+
+
+def test_a_hostile_tabletop_snapshot_never_raises_and_is_counted_or_drawn(tmp_path):
+    path = tmp_path / "tabletop.rrd"
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False)
+    nan, inf = float("nan"), float("inf")
+    telemetry.artifacts.record_tabletop({"step": 1, "bounds": ["a", 1, 2, 3]})  # not numbers: dropped, counted
+    telemetry.artifacts.record_tabletop({
+        "step": 2, "scores": [nan, inf, 1.0, "x"], "selected_index": True,
+        "candidates": [[[0.0, 0.0], [1.0, "b"]], "nope", [[0.1, 0.1, 0.0], [0.2, 0.2, 0.0]], {"a": 1}],
+        "agent": {"x": nan, "y": 0.0}, "block": [[0.0, 0.0], [b"\xff", 1.0], [0.5, 0.5]],
+        "metrics": {"ok": 2.5, "bad": nan, "flag": True, "nested": {"a": 1}}, "latency_ms": None,
+    })  # fmt: skip
+    telemetry.artifacts.record_tabletop({})  # nothing at all
+    telemetry.shutdown()
+    assert (telemetry.artifacts.artifacts_recorded, telemetry.artifacts.artifacts_dropped) == (2, 1)
+    assert telemetry.spans_dropped == 0
+    frame = read_rrd(path, index="worldforge_robotics_showcase", contents="/worldforge/robotics_showcase/**")
+    showcase = "/worldforge/robotics_showcase"
+    assert column_values(frame, f"{showcase}/scores/ok", "Scalars:scalars") == [2.5]
+    assert not {f"{showcase}/scores/{name}" for name in ("bad", "flag", "nested")} & entity_paths(frame)
+    assert f"{showcase}/tabletop/agent" not in entity_paths(frame)  # a NaN coordinate is not a point
+    assert f"{showcase}/scores/selected_index" not in entity_paths(frame)  # True is not an index
+    (block,) = column_cells(frame, f"{showcase}/tabletop/block", "LineStrips3D:strips")
+    assert [[float(c) for c in p] for p in block[0]] == [[0, 0, 0], [0.5, 0.5, 0], [0, 0, 0]]  # bad point skipped
