@@ -86,6 +86,13 @@ def read_rrd_arrow(path: Path, *, index: str, contents: str = "/**"):
     return store.reader(index=index, contents=contents).to_arrow_table()
 
 
+def bar_charts(path: Path, index: str, entity: str) -> list[list[float]]:
+    """Every BarChart row of ``entity`` (a tensor column, which pandas cannot hold)."""
+    table = read_rrd_arrow(path, index=index, contents=entity)
+    cells = [cell for cell in table.column(f"{entity}:BarChart:values").to_pylist() if cell]
+    return [[float(v) for v in cell[0]["buffer"]] for cell in cells]
+
+
 def read_rrd(path: Path, *, index: str, contents: str = "/**"):
     """Read an .rrd back as a pandas DataFrame, on rerun-sdk 0.24 and >= 0.25 alike.
 

@@ -10,7 +10,16 @@ import pytest
 from opentelemetry.trace import Status, StatusCode
 
 import worldforge_otel
-from conftest import column_cells, column_values, entity_paths, needs_rerun, read_rrd, recording_ids
+from conftest import (
+    bar_charts,
+    column_cells,
+    column_values,
+    entity_paths,
+    needs_rerun,
+    read_rrd,
+    read_rrd_arrow,
+    recording_ids,
+)
 from worldforge_otel import RerunOptions
 from worldforge_otel.demo import DemoEvent
 from worldforge_otel.instrumentation.artifacts import payload_json
@@ -38,7 +47,8 @@ PLAN = {
 }
 BENCHMARK = {"results": [
     {"provider": "mock", "operation": "predict", "iterations": 3, "success_count": 3, "error_count": 0,
-     "average_latency_ms": 0.97, "p95_latency_ms": 1.19, "throughput_per_second": 806.9},
+     "min_latency_ms": 0.81, "p50_latency_ms": 0.93, "average_latency_ms": 0.97, "p95_latency_ms": 1.19,
+     "max_latency_ms": 1.24, "throughput_per_second": 806.9},
     {"provider": "mock", "operation": "generate", "iterations": 3, "success_count": 2, "error_count": 1,
      "average_latency_ms": 4.5, "p95_latency_ms": 6.25, "throughput_per_second": 120.0},
 ]}
@@ -121,6 +131,13 @@ def test_benchmark_scalars_equal_the_reports_numbers(recorded):
         assert json.loads(document) == result
         rows = frame[frame[f"{base}/result:TextDocument:text"].notna()]
         assert rows["worldforge_benchmark_result"].tolist() == [index]
+    # A result with the whole latency distribution also gets it as bars; one without it gets none.
+    predict = BENCHMARK["results"][0]
+    bars = bar_charts(path, "worldforge_benchmark_result", "/worldforge/benchmarks/mock/predict/latency_ms")
+    assert bars == [pytest.approx([predict[f"{name}_latency_ms"] for name in ("min", "p50", "average", "p95", "max")])]
+    table = read_rrd_arrow(path, index="worldforge_benchmark_result", contents="/worldforge/benchmarks/**")
+    bar_columns = [name for name in table.column_names if "latency_ms:BarChart" in name]
+    assert bar_columns == ["/worldforge/benchmarks/mock/predict/latency_ms:BarChart:values"]
 
 
 def test_doctor_report_and_image(recorded):

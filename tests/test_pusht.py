@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Providers, column_cells, column_values, entity_paths, needs_rerun, read_rrd, read_rrd_arrow
+from conftest import Providers, bar_charts, column_cells, column_values, entity_paths, needs_rerun, read_rrd
 from worldforge_otel.cli import build_parser, run_pusht
 from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
 from worldforge_otel.pusht.task import PushTSimulator, pose_error
@@ -17,6 +17,7 @@ pytest.importorskip("gym_pusht", reason="the PushT showcase needs the pusht extr
 pytest.importorskip("rich", reason="the PushT showcase needs the pusht extra (rich)")
 
 SHOWCASE = "/worldforge/robotics_showcase"
+SHOWCASE_TIMELINE = "worldforge_robotics_showcase"
 STEPS, CANDIDATES = 4, 6
 
 
@@ -30,13 +31,6 @@ def strips(frame, entity: str) -> list[list[list[list[float]]]]:
     """Every LineStrips3D row of ``entity``: its strips, each a list of [x, y, z]."""
     rows = column_cells(frame, entity, "LineStrips3D:strips")
     return [[[[float(c) for c in point] for point in strip] for strip in row] for row in rows]
-
-
-def bar_charts(path: Path, entity: str) -> list[list[float]]:
-    """Every BarChart row of ``entity`` (a tensor column, which pandas cannot hold)."""
-    table = read_rrd_arrow(path, index="worldforge_robotics_showcase", contents=entity)
-    cells = [cell for cell in table.column(f"{entity}:BarChart:values").to_pylist() if cell]
-    return [[float(v) for v in cell[0]["buffer"]] for cell in cells]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +65,7 @@ def test_every_step_draws_one_path_per_candidate_and_selects_the_best_score(reco
     frame = read_rrd(path, index="worldforge_robotics_showcase", contents=f"{SHOWCASE}/**")
     candidate_steps = strips(frame, f"{SHOWCASE}/tabletop/candidates")
     assert [len(strips) for strips in candidate_steps] == [CANDIDATES] * STEPS
-    bars = bar_charts(path, f"{SHOWCASE}/scores/candidates")
+    bars = bar_charts(path, SHOWCASE_TIMELINE, f"{SHOWCASE}/scores/candidates")
     selected = column_values(frame, f"{SHOWCASE}/scores/selected_index", "Scalars:scalars")
     chosen = strips(frame, f"{SHOWCASE}/tabletop/selected")
     assert len(bars) == len(selected) == len(chosen) == STEPS

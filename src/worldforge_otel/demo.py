@@ -105,7 +105,8 @@ def built_in_artifacts() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]
     }  # fmt: skip
     benchmark = {"results": [
         {"provider": "mock", "operation": op, "iterations": 5, "success_count": 5, "error_count": 0,
-         "average_latency_ms": latency, "p95_latency_ms": latency * 1.4, "throughput_per_second": 1000 / latency}
+         "min_latency_ms": latency * 0.8, "p50_latency_ms": latency * 0.95, "average_latency_ms": latency,
+         "p95_latency_ms": latency * 1.4, "max_latency_ms": latency * 1.6, "throughput_per_second": 1000 / latency}
         for op, latency in (("predict", 0.9), ("plan", 2.4))
     ]}  # fmt: skip
     return world, plan, benchmark

@@ -4,7 +4,7 @@
 |---|---|---|
 | world | ``worldforge/worlds/<id>/state`` TextDocument, ``/objects`` Points3D, ``/object_boxes`` Boxes3D | ``worldforge_step`` = world step |
 | plan | ``worldforge/plans/<provider>/<planner>/<n>/payload``, ``/action_targets`` Points3D, ``/action_path`` LineStrips3D | ``worldforge_plan`` = n |
-| benchmark | ``worldforge/benchmarks/<provider>/<operation>/result`` TextDocument and one Scalars per metric | ``worldforge_benchmark_result`` |
+| benchmark | ``worldforge/benchmarks/<provider>/<operation>/result`` TextDocument, one Scalars per metric, ``/latency_ms`` BarChart (min, p50, average, p95, max) | ``worldforge_benchmark_result`` |
 | doctor | ``worldforge/diagnostics/doctor`` TextDocument | |
 | tabletop | ``worldforge/robotics_showcase/{tabletop,scores,runtime}/*`` (see :mod:`.tabletop`) | ``worldforge_robotics_showcase`` |
 | image (any span) | ``worldforge/media/<span name>/<name>`` EncodedImage | |
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -38,6 +39,9 @@ from worldforge_otel.rerun.layout import (
 from worldforge_otel.rerun.sinks import RerunSink
 from worldforge_otel.rerun.tabletop import add_tabletop
 from worldforge_otel.sanitize import clean_text
+
+LATENCY_BARS: Final = ("min_latency_ms", "p50_latency_ms", "average_latency_ms", "p95_latency_ms", "max_latency_ms")
+LATENCY_BARS_PATH: Final = "latency_ms"  # a benchmark result's latency distribution, one bar per LATENCY_BARS entry
 
 OBJECT_COLOR: Final = [80, 160, 255]
 TARGET_COLOR: Final = [255, 170, 40]
@@ -162,3 +166,8 @@ def _add_benchmark_result(batch: ColumnBatch, attributes: Mapping[str, Any], tim
         if key.startswith(semconv.BENCHMARK_METRIC_PREFIX) and isinstance(value, int | float):
             metric = path_part(key[len(semconv.BENCHMARK_METRIC_PREFIX) :])
             batch.scalar(f"{base}/{metric}", float(value), time_ns=time_ns, sequence=index, timeline=BENCHMARK_TIMELINE)
+    latencies = [attributes.get(f"{semconv.BENCHMARK_METRIC_PREFIX}{name}") for name in LATENCY_BARS]
+    bars = [float(v) for v in latencies if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+    if len(bars) == len(LATENCY_BARS):
+        batch.shape(f"{base}/{LATENCY_BARS_PATH}", ShapeKind.BAR_CHART, time_ns=time_ns,
+                    sequences={BENCHMARK_TIMELINE: index}, values=bars)  # fmt: skip
