@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import zlib
@@ -188,22 +189,54 @@ def test_the_trace_waterfall_draws_every_span_of_a_trace_as_a_bar_at_its_depth(t
     (centers,) = column_cells(frame, f"{base}/spans", "Boxes2D:centers")
     (half_sizes,) = column_cells(frame, f"{base}/spans", "Boxes2D:half_sizes")
     (colors,) = column_cells(frame, f"{base}/spans", "Boxes2D:colors")
-    bars = {label.split(" · ")[0]: (c, h, color) for label, c, h, color in zip(labels, centers, half_sizes, colors,
-                                                                             strict=True)}
-    assert set(bars) == {"world.plan", "rollout", "predict mock", "generate remote"}
-    depth = {name: round(bar[0][1] - bars["world.plan"][0][1], 3) for name, bar in bars.items()}
-    assert depth == {"world.plan": 0, "rollout": 1, "predict mock": 2, "generate remote": 2}
-    assert bars["predict mock"][1][0] * 2 == pytest.approx(5.0, rel=1e-3)  # the bar spans the 5 ms duration
-    start = {name: bar[0][0] - bar[1][0] for name, bar in bars.items()}
+    (tree,) = column_values(frame, f"{base}/tree", "TextDocument:text")
+    names = [line.strip().split(" · ")[0] for line in tree.splitlines()]
+    assert names == ["world.plan", "rollout", "predict mock", "generate remote"]  # parent first, siblings by start
+    # One row per span in the tree's order (as Jaeger draws it), rows of equal height; named by the tree.
+    rows = sorted(zip(labels, centers, half_sizes, colors, strict=True), key=lambda bar: bar[1][1])
+    bars = dict(zip(names, rows, strict=True))
+    # Bars at least 20% of the trace wide carry "name · duration"; narrower ones none (their label would wrap).
+    extent = max(c[0] + h[0] for _, c, h, _ in rows) - min(c[0] - h[0] for _, c, h, _ in rows)
+    for name, (label, _, half, _) in bars.items():
+        assert label == (f"{name} · {label.split(' · ')[-1]}" if half[0] * 2 >= 0.2 * extent - 1e-6 else "")
+    assert bars["predict mock"][0] == "predict mock · 5.00 ms"
+    tops = [center[1] - half[1] for _, center, half, _ in rows]
+    assert all(b - a == pytest.approx(tops[1] - tops[0]) and b > a for a, b in itertools.pairwise(tops))
+    assert len({round(half[1] * 2, 9) for _, _, half, _ in rows}) == 1 and rows[0][2][1] * 2 < tops[1] - tops[0]
+    assert bars["predict mock"][2][0] * 2 == pytest.approx(5.0, rel=1e-3)  # the bar spans the 5 ms duration
+    start = {name: bar[1][0] - bar[2][0] for name, bar in bars.items()}
     trace_start = min(s.start_time for s in spans.values() if s.name != "score mock")
     assert start["rollout"] == pytest.approx((spans["rollout"].start_time - trace_start) / 1e6, abs=1e-3)
-    assert len({bar[2] for bar in bars.values()}) == 3  # colours: ok, unset, error
+    assert len({int(bar[3]) for bar in bars.values()}) == 3  # colours (packed RGBA): ok, unset, error
     assert column_cells(frame, f"{base}/events", "Points2D:labels") == [["candidate scored"]]
-    (tree,) = column_values(frame, f"{base}/tree", "TextDocument:text")
     lines = tree.splitlines()
     assert lines[0].startswith("world.plan") and lines[1].startswith("  rollout")
     assert {line.strip().split(" · ")[0] for line in lines[2:]} == {"predict mock", "generate remote"}
     assert all(line.startswith("    ") for line in lines[2:])
+
+
+def test_traces_are_stacked_without_overlapping(tmp_path, providers):
+    path = tmp_path / "stacked.rrd"
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
+                                          meter_provider=providers.meter_provider, set_global_providers=False)
+    tracer = providers.tracer_provider.get_tracer("host")
+    for name, children in (("first", 3), ("second", 5)):
+        with tracer.start_as_current_span(name):
+            for i in range(children):
+                with tracer.start_as_current_span(f"{name}.{i}"):
+                    pass
+        telemetry.force_flush()
+    telemetry.shutdown()
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
+    extents = []
+    for entity in sorted(p for p in entity_paths(frame) if p.endswith("/spans")):
+        centers = column_cells(frame, entity, "Boxes2D:centers")[-1]
+        halves = column_cells(frame, entity, "Boxes2D:half_sizes")[-1]
+        ys = [(c[1] - h[1], c[1] + h[1]) for c, h in zip(centers, halves, strict=True)]
+        extents.append((min(top for top, _ in ys), max(bottom for _, bottom in ys), len(ys)))
+    (_, bottom_a, spans_a), (top_b, _, spans_b) = sorted(extents)
+    assert (spans_a, spans_b) == (4, 6)
+    assert bottom_a < top_b  # the later trace starts below the earlier one
 
 
 def test_payloads_over_the_cap_are_marked_not_crashed(tmp_path, providers):

@@ -1,12 +1,17 @@
 """The trace waterfall: every trace's spans as bars in a 2D view, and its span tree as a document.
 
-For each trace with more than one span, ``otel/traces/<trace_id>/spans`` holds one Boxes2D bar per span:
-x runs from start to end in ms since the trace's first span, y is the trace's band plus the span's depth,
-coloured by status (error red, retry amber, ok green, unset blue) and labelled with the span name and
-duration. ``.../events`` holds the span events as Points2D on their bars, and ``.../tree`` is the span
-hierarchy as an indented TextDocument (names, durations, span ids). Rows are on ``worldforge_time`` at the
-export, and each export re-draws the whole trace: spans arrive as they end (children before parents), and
-re-drawing places a late parent and re-nests its children, so the picture is exact once the trace ended.
+For each trace with more than one span, ``otel/traces/<trace_id>/spans`` holds one Boxes2D bar per span,
+one row per span in tree order (a parent, then its children by start time), as Jaeger draws a trace:
+x runs from start to end in ms since the trace's first span; a row is 1/:data:`ROWS_PER_WIDTH` of the
+trace's duration high, so a trace of N spans is drawn about ROWS_PER_WIDTH:N wide whatever its length
+(2D views keep the aspect ratio). Bars are coloured by status (error red, retry amber, ok green, unset
+blue); bars at least :data:`LABEL_MIN_WIDTH` of the trace wide are labelled with the span name and
+duration (a label wider than its bar would wrap over the next rows; the rows follow the tree document's
+lines). ``.../events`` holds the span events as Points2D on their bars, and ``.../tree`` is the span
+hierarchy as an indented TextDocument (names, durations, span ids). Traces are stacked downwards in the
+order they were first seen. Rows are on ``worldforge_time`` at the export, and each export re-draws the
+whole trace: spans arrive as they end (children before parents), and re-drawing places a late parent and
+re-nests its children, so the picture is exact once the trace ended.
 
 Cost: one entity per trace, not per span (measured: an entity per span was 4.6x slower and 11x larger, see
 docs/performance.md). A single-span trace is not drawn (it has no hierarchy). State is bounded: the newest
@@ -31,8 +36,10 @@ from worldforge_otel.sanitize import clean_text
 
 MAX_TRACES: Final = 256
 MAX_SPANS_PER_TRACE: Final = 2048
-TRACE_BAND: Final = 10  # y distance between two traces' bands
-BAR_HEIGHT: Final = 0.8
+ROWS_PER_WIDTH: Final = 12  # a row is 1/12 of the trace's duration high
+BAR_FILL: Final = 0.8  # of a row
+LABEL_MIN_WIDTH: Final = 0.2  # bars narrower than this share of the trace are drawn unlabelled (the tree names them)
+TRACE_GAP_ROWS: Final = 2  # empty rows between two traces
 COLORS: Final = {"error": [230, 60, 60], "retry": [240, 170, 40], "ok": [70, 170, 110], "unset": [90, 140, 230]}
 EVENT_COLOR: Final = [250, 250, 250]
 
@@ -49,7 +56,7 @@ class _Bar:
 
 @dataclass(slots=True)
 class _Trace:
-    band: int
+    top: float  # y of the first row (traces are stacked downwards)
     bars: dict[int, _Bar] = field(default_factory=dict)  # span id -> bar, in arrival order
 
 
@@ -58,7 +65,7 @@ class TraceWaterfall:
 
     def __init__(self) -> None:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
-        self._bands = 0
+        self._bottom = 0.0  # below every trace drawn so far
         self._lock = threading.Lock()
 
     def add(self, batch: ColumnBatch, spans: Sequence[ReadableSpan], *, time_ns: int) -> None:
@@ -74,12 +81,12 @@ class TraceWaterfall:
                 if trace is None and len(members) == 1 and members[0].parent is None:
                     continue  # a trace of one span: nothing to draw
                 trace = self._remember(trace_id, trace, members)
-                _draw(batch, f"{TRACES_ROOT}/{trace_id:032x}", trace, time_ns)
+                bottom = _draw(batch, f"{TRACES_ROOT}/{trace_id:032x}", trace, time_ns)
+                self._bottom = max(self._bottom, bottom)
 
     def _remember(self, trace_id: int, trace: _Trace | None, spans: list[ReadableSpan]) -> _Trace:
         if trace is None:
-            trace = _Trace(band=self._bands)
-            self._bands += 1
+            trace = _Trace(top=self._bottom)
             self._traces[trace_id] = trace
             while len(self._traces) > MAX_TRACES:
                 self._traces.popitem(last=False)
@@ -122,49 +129,61 @@ def _depths(bars: dict[int, _Bar]) -> dict[int, int]:
     return depths
 
 
-def _draw(batch: ColumnBatch, path: str, trace: _Trace, time_ns: int) -> None:
+def _draw(batch: ColumnBatch, path: str, trace: _Trace, time_ns: int) -> float:
+    """Add the rows of one trace; returns the y below it (where the next trace may start)."""
     bars = trace.bars
     depths = _depths(bars)
+    order = _tree_order(bars)
     origin = min(bar.start_ns for bar in bars.values())
+    end = max(bar.end_ns for bar in bars.values())
+    row = max((end - origin) / 1e6, 1e-3) / ROWS_PER_WIDTH
     mins, sizes, labels, colors = [], [], [], []
     event_points, event_labels = [], []
-    for span_id, bar in bars.items():
-        y = trace.band * TRACE_BAND + depths[span_id]
+    for index, span_id in enumerate(order):
+        bar = bars[span_id]
+        y = trace.top + index * row
         duration_ms = (bar.end_ns - bar.start_ns) / 1e6
         mins.append([(bar.start_ns - origin) / 1e6, y])
-        sizes.append([max(duration_ms, 1e-3), BAR_HEIGHT])
-        labels.append(f"{bar.name} · {duration_ms:.2f} ms")
+        sizes.append([max(duration_ms, row / 100), row * BAR_FILL])
+        wide = (bar.end_ns - bar.start_ns) >= LABEL_MIN_WIDTH * (end - origin)
+        labels.append(f"{bar.name} · {duration_ms:.2f} ms" if wide else "")
         colors.append(bar.color)
         for timestamp, name in bar.events:
-            event_points.append([(timestamp - origin) / 1e6, y + BAR_HEIGHT / 2])
+            event_points.append([(timestamp - origin) / 1e6, y + row * BAR_FILL / 2])
             event_labels.append(name)
     batch.shape(f"{path}/spans", ShapeKind.BOXES2D, time_ns=time_ns, mins=mins, sizes=sizes, labels=labels,
                 colors=colors)  # fmt: skip
     if event_points:
         count = len(event_points)
         batch.shape(f"{path}/events", ShapeKind.POINTS2D, time_ns=time_ns, positions=event_points,
-                    labels=event_labels, colors=[EVENT_COLOR] * count, radii=[0.15] * count)  # fmt: skip
-    batch.document(f"{path}/tree", _tree(bars, depths, origin), time_ns=time_ns)
+                    labels=event_labels, colors=[EVENT_COLOR] * count, radii=[row * 0.2] * count)  # fmt: skip
+    batch.document(f"{path}/tree", _tree(bars, depths, order, origin), time_ns=time_ns)
+    return trace.top + (len(order) + TRACE_GAP_ROWS) * row
 
 
-def _tree(bars: dict[int, _Bar], depths: dict[int, int], origin: int) -> str:
+def _tree_order(bars: dict[int, _Bar]) -> list[int]:
+    """Span ids parent first, siblings by start time; a span whose parent is not here counts as a root."""
     children: dict[int | None, list[int]] = {}
     for span_id, bar in bars.items():
         parent = bar.parent_id if bar.parent_id in bars else None
         children.setdefault(parent, []).append(span_id)
-    lines: list[str] = []
+    order: list[int] = []
+    stack = sorted(children.get(None, []), key=lambda s: bars[s].start_ns, reverse=True)
+    while stack:
+        span_id = stack.pop()
+        order.append(span_id)
+        stack.extend(sorted(children.get(span_id, []), key=lambda s: bars[s].start_ns, reverse=True))
+    return order
 
-    def walk(span_id: int, indent: int) -> None:
+
+def _tree(bars: dict[int, _Bar], depths: dict[int, int], order: list[int], origin: int) -> str:
+    lines = []
+    for span_id in order:
         bar = bars[span_id]
         lines.append(
-            f"{'  ' * indent}{bar.name} · {(bar.end_ns - bar.start_ns) / 1e6:.2f} ms "
+            f"{'  ' * depths[span_id]}{bar.name} · {(bar.end_ns - bar.start_ns) / 1e6:.2f} ms "
             f"(+{(bar.start_ns - origin) / 1e6:.2f} ms) span {span_id:016x}"
         )
-        for child in sorted(children.get(span_id, []), key=lambda c: bars[c].start_ns):
-            walk(child, indent + 1)
-
-    for root in sorted(children.get(None, []), key=lambda r: bars[r].start_ns):
-        walk(root, depths[root])
     return "\n".join(lines)
 
 
