@@ -147,6 +147,34 @@ def test_exporters_share_one_sink_per_options_and_shutdown_is_idempotent(tmp_pat
     assert spans.force_flush() is False
 
 
+def test_a_chosen_blueprint_is_sent_and_a_broken_one_never_costs_the_data(tmp_path, caplog):
+    import rerun.blueprint as rrb
+
+    made = []
+
+    def layout():
+        made.append(rrb.Blueprint(rrb.TextLogView(name="only the log")))
+        return made[-1]
+
+    def broken():
+        raise RuntimeError("a bad layout")
+
+    for name, blueprint in (("chosen", layout), ("broken", broken)):
+        path = tmp_path / f"{name}.rrd"
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(RerunSpanExporter(options=RerunOptions(save_path=path,
+                                                                                               blueprint=blueprint))))
+        handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider(), deferred=False)
+        with caplog.at_level(logging.WARNING, logger="worldforge_otel"):
+            handler(DemoEvent("mock", "predict", "success", duration_ms=2.0))
+            provider.shutdown()
+        frame = read_rrd(path, index="worldforge_event", contents="/worldforge/**")
+        assert column_values(frame, "/worldforge/events/mock/predict/success/duration_ms", "Scalars:scalars") == [2.0]
+    assert len(made) == 1  # called once, when the recording opened
+    assert "could not send the Rerun blueprint; recording without it" in caplog.text
+    assert RerunOptions(save_path="a.rrd", blueprint=layout) == RerunOptions(save_path="a.rrd")  # one sink
+
+
 def test_a_user_owned_sink_is_left_open(tmp_path):
     sink = RerunSink(RerunOptions(save_path=tmp_path / "own.rrd"))
     exporter = RerunSpanExporter(sink=sink)

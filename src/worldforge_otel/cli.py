@@ -11,14 +11,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from worldforge_otel.configure import Telemetry, configure
 from worldforge_otel.demo import run_demo
+from worldforge_otel.rerun.blueprint import showcase_blueprint
 from worldforge_otel.rerun.options import DEFAULT_DIRECTORY, RerunOptions
 from worldforge_otel.version import __version__
 
@@ -66,10 +69,17 @@ def rerun_options(args: argparse.Namespace, *, default_path: Path) -> RerunOptio
 
 
 def _start(
-    args: argparse.Namespace, *, default_path: Path, tracer_provider: Any = None, meter_provider: Any = None
+    args: argparse.Namespace,
+    *,
+    default_path: Path,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    blueprint: Callable[[], Any] | None = None,
 ) -> tuple[RerunOptions | None, Telemetry]:
     """``configure()`` as the flags ask; a fresh recording file on every run."""
     options = rerun_options(args, default_path=default_path)
+    if options is not None and blueprint is not None:
+        options = dataclasses.replace(options, blueprint=blueprint)
     if options is not None and options.save_path is not None:
         Path(options.save_path).unlink(missing_ok=True)
     telemetry = configure(
@@ -118,7 +128,9 @@ def _destinations(
 def _demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     options, telemetry = _start(args, default_path=DEMO_RECORDING)
-    result = run_demo(telemetry, tracer_provider=telemetry.tracer_provider, artifacts=telemetry.artifacts)
+    result = run_demo(
+        telemetry, tracer_provider=telemetry.tracer_provider, artifacts=telemetry.artifacts, built_in=args.built_in
+    )
     _finish(telemetry)
     stats = telemetry.stats
     print(
@@ -148,7 +160,11 @@ def run_pusht(args: argparse.Namespace, *, tracer_provider: Any = None, meter_pr
         return 2
     settings = ShowcaseSettings(steps=args.steps, candidates=args.candidates, horizon=args.horizon, seed=args.seed)
     options, telemetry = _start(
-        args, default_path=PUSHT_RECORDING, tracer_provider=tracer_provider, meter_provider=meter_provider
+        args,
+        default_path=PUSHT_RECORDING,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        blueprint=showcase_blueprint,
     )
     with progress(settings.steps) as on_step:
         run = run_showcase(
@@ -178,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a WorldForge mock flow and record it to Rerun")
     demo.add_argument("--service-name", default="worldforge-otel-demo", help="OTel service.name")
+    demo.add_argument(
+        "--built-in", action="store_true", help="run the built-in mock flow even when worldforge-ai is installed"
+    )
     add_rerun_arguments(demo)
     add_otlp_argument(demo)
     demo.set_defaults(run=_demo)

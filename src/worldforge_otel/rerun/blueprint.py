@@ -1,20 +1,29 @@
-"""The default Rerun layout of a worldforge-otel recording (a *default* blueprint: a user's own layout wins).
+"""The Rerun layouts of a worldforge-otel recording, sent as the *default* blueprint (a user's own layout wins).
 
-| View | Shows |
+:func:`default_blueprint` (every recording unless told otherwise):
+
+| Where | Shows |
 |---|---|
-| 3D "World & plans" | ``worldforge/worlds/**`` objects and boxes, ``worldforge/plans/**`` targets and paths, the PushT tabletop |
-| 2D "Trace waterfall" / "Media" / bar chart "Candidate scores" (tabs) | ``otel/traces/**`` span bars; ``worldforge/media/**``; the showcase's score bars |
-| Time series "Latency (ms)" | ``duration_ms`` of provider events and other spans |
-| Time series "Metrics" | ``otel/metrics/**``, benchmark numbers, the showcase's scores and latencies |
+| 3D "World & plans" (top left) | ``worldforge/worlds/**`` objects and boxes, ``worldforge/plans/**`` targets and paths |
+| Below it | tabs "Trace waterfall" (``otel/traces/**`` span bars) and "Media"; "Benchmark latency (ms)" bars |
+| Tabs top right | time series "Latency (ms)" (``duration_ms`` of events and spans) and "Metrics" |
 | Text log "Events & logs" | provider event lines, span lines, OTel logs |
-| Documents (tabs) | world state, event payloads, plans, benchmark results and the doctor report |
+| Document tabs | "Trace tree", world state, event payloads, plans, benchmark results and the doctor report |
 
-Only ``rerun.blueprint`` classes present in both rerun-sdk 0.24 and 0.41 are used.
+:func:`showcase_blueprint` (the PushT showcase): the tabletop seen from above, the candidate score bars, the pose
+error, the step's latencies, the text log and the trace, on the ``worldforge_time`` timeline (which every row
+has, the text log's included).
+
+Both open with the side panels collapsed and, where the viewer supports it (rerun-sdk >= 0.25), the time
+cursor following the end of the data, so the first picture is the finished run. Only ``rerun.blueprint``
+classes present in both rerun-sdk 0.24 and 0.41 are used; newer keywords are passed only when accepted.
 """  # noqa: E501
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from collections.abc import Callable
+from typing import Any, Final
 
 from worldforge_otel.rerun.layout import (
     BENCHMARKS_ROOT,
@@ -25,49 +34,110 @@ from worldforge_otel.rerun.layout import (
     PLANS_ROOT,
     SHOWCASE_ROOT,
     SPANS_ROOT,
+    TIME_TIMELINE,
     TRACES_ROOT,
     WORLDS_ROOT,
 )
+
+TABLE_CENTER: Final = (0.256, 0.256)  # the PushT table is 0.512 m square (see worldforge_otel.pusht.task)
 
 
 def _under(*roots: str) -> list[str]:
     return [f"+ /{root}/**" for root in roots]
 
 
+def _accepted(factory: Callable[..., Any], **keywords: Any) -> Any:
+    """``factory(**keywords)`` without the keywords this rerun-sdk does not know (newer ones are optional)."""
+    parameters = inspect.signature(factory).parameters
+    return factory(**{name: value for name, value in keywords.items() if name in parameters})
+
+
+def _panels(rrb: Any, *, timeline: str | None = None) -> list[Any]:
+    """Side panels collapsed; the time panel small, on ``timeline``, with the cursor following the newest data."""
+    time_panel = _accepted(rrb.TimePanel, state="collapsed", timeline=timeline, play_state="following")
+    return [rrb.BlueprintPanel(state="collapsed"), rrb.SelectionPanel(state="collapsed"), time_panel]
+
+
+def _text_log(rrb: Any) -> Any:
+    return rrb.TextLogView(name="Events & logs", origin="/", contents=_under(EVENTS_ROOT, SPANS_ROOT, LOGS_ROOT))
+
+
+def _waterfall(rrb: Any) -> Any:
+    return rrb.Spatial2DView(name="Trace waterfall", origin=f"/{TRACES_ROOT}")
+
+
+def _trace_tree(rrb: Any) -> Any:
+    return rrb.TextDocumentView(name="Trace tree", origin=f"/{TRACES_ROOT}")
+
+
 def default_blueprint() -> Any:
     """The blueprint sent with every recording (imports rerun-sdk)."""
     import rerun.blueprint as rrb
 
-    scene = rrb.Spatial3DView(
-        name="World & plans", origin="/", contents=_under(WORLDS_ROOT, PLANS_ROOT, f"{SHOWCASE_ROOT}/tabletop")
-    )
-    pictures = rrb.Tabs(
-        rrb.Spatial2DView(name="Trace waterfall", origin=f"/{TRACES_ROOT}"),
-        rrb.Spatial2DView(name="Media", origin=f"/{MEDIA_ROOT}"),
-        rrb.BarChartView(name="Candidate scores", origin=f"/{SHOWCASE_ROOT}/scores/candidates"),
-    )
-    series = rrb.Vertical(
-        rrb.TimeSeriesView(name="Latency (ms)", origin="/", contents=_under(EVENTS_ROOT, SPANS_ROOT)),
-        rrb.TimeSeriesView(
-            name="Metrics",
-            origin="/",
-            contents=_under(METRICS_ROOT, BENCHMARKS_ROOT, f"{SHOWCASE_ROOT}/runtime", f"{SHOWCASE_ROOT}/scores"),
+    scene = rrb.Spatial3DView(name="World & plans", origin="/", contents=_under(WORLDS_ROOT, PLANS_ROOT))
+    pictures = rrb.Horizontal(
+        rrb.Tabs(_waterfall(rrb), rrb.Spatial2DView(name="Media", origin=f"/{MEDIA_ROOT}")),
+        rrb.BarChartView(
+            name="Benchmark latency (ms): min p50 avg p95 max",
+            origin=f"/{BENCHMARKS_ROOT}",
         ),
+        column_shares=[3, 2],
     )
-    text = rrb.Vertical(
-        rrb.TextLogView(name="Events & logs", origin="/", contents=_under(EVENTS_ROOT, SPANS_ROOT, LOGS_ROOT)),
-        rrb.Tabs(
-            rrb.TextDocumentView(name="World state", origin=f"/{WORLDS_ROOT}"),
-            rrb.TextDocumentView(name="Event payloads", origin=f"/{EVENTS_ROOT}"),
-            rrb.TextDocumentView(name="Plans", origin=f"/{PLANS_ROOT}"),
-            rrb.TextDocumentView(
-                name="Benchmarks & doctor", origin="/", contents=_under(BENCHMARKS_ROOT, "worldforge/diagnostics")
-            ),
+    series = rrb.Tabs(
+        rrb.TimeSeriesView(name="Latency (ms)", origin="/", contents=_under(EVENTS_ROOT, SPANS_ROOT)),
+        rrb.TimeSeriesView(name="Metrics", origin="/", contents=_under(METRICS_ROOT, BENCHMARKS_ROOT)),
+    )
+    documents = rrb.Tabs(
+        _trace_tree(rrb),
+        rrb.TextDocumentView(name="World state", origin=f"/{WORLDS_ROOT}"),
+        rrb.TextDocumentView(name="Event payloads", origin=f"/{EVENTS_ROOT}"),
+        rrb.TextDocumentView(name="Plans", origin=f"/{PLANS_ROOT}"),
+        rrb.TextDocumentView(
+            name="Benchmarks & doctor", origin="/", contents=_under(BENCHMARKS_ROOT, "worldforge/diagnostics")
         ),
     )
     return rrb.Blueprint(
         rrb.Horizontal(
-            rrb.Vertical(scene, pictures, row_shares=[3, 2]), rrb.Vertical(series, text), column_shares=[3, 2]
+            rrb.Vertical(scene, pictures, row_shares=[1, 1]),
+            rrb.Vertical(_text_log(rrb), series, documents, row_shares=[2, 2, 2]),
+            column_shares=[3, 2],
         ),
-        collapse_panels=False,
+        *_panels(rrb),
+    )
+
+
+def showcase_blueprint() -> Any:
+    """The PushT showcase's layout: the tabletop from above next to the planner's scores (imports rerun-sdk)."""
+    import rerun.blueprint as rrb
+
+    x, y = TABLE_CENTER
+    from_above: dict[str, Any] = {}
+    if "position" in inspect.signature(rrb.EyeControls3D).parameters:  # rerun-sdk >= 0.25 places the camera
+        eye = rrb.EyeControls3D(position=[x, y - 0.04, 0.5], look_target=[x, y, 0.0], eye_up=[0.0, 0.0, 1.0])
+        from_above["eye_controls"] = eye
+    tabletop = rrb.Spatial3DView(
+        name="Tabletop (goal green, block blue, candidates grey, chosen orange)",
+        origin=f"/{SHOWCASE_ROOT}/tabletop",
+        line_grid=rrb.LineGrid3D(visible=False),
+        **from_above,
+    )
+    scores = f"/{SHOWCASE_ROOT}/scores"
+    right = rrb.Vertical(
+        rrb.BarChartView(
+            name="Candidate scores (lower is better)",
+            origin=f"{scores}/candidates",
+            plot_legend=rrb.PlotLegend(visible=False),
+        ),
+        rrb.TimeSeriesView(
+            name="Pose error (executed, predicted)",
+            origin=scores,
+            contents=["$origin/pose_error", "$origin/predicted_pose_error"],
+        ),
+        rrb.TimeSeriesView(name="Step latency (ms)", origin=f"/{SHOWCASE_ROOT}/runtime"),
+        rrb.Tabs(_trace_tree(rrb), _waterfall(rrb)),
+        row_shares=[2, 2, 2, 2],
+    )
+    return rrb.Blueprint(
+        rrb.Horizontal(rrb.Vertical(tabletop, _text_log(rrb), row_shares=[4, 1]), right, column_shares=[3, 2]),
+        *_panels(rrb, timeline=TIME_TIMELINE),
     )

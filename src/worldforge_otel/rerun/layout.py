@@ -11,7 +11,7 @@
 | ``otel/logs/<service>/<logger>`` | TextLog, one line per OTel log record (Python ``logging`` included) |
 | ``worldforge/worlds/<world_id>/{state,objects,object_boxes}`` | TextDocument, Points3D, Boxes3D of a world snapshot |
 | ``worldforge/plans/<provider>/<planner>/<n>/{payload,action_targets,action_path}`` | a plan and its targets |
-| ``worldforge/benchmarks/<provider>/<operation>/{result,<metric>}`` | a benchmark result and its numbers |
+| ``worldforge/benchmarks/<provider>/<operation>/{result,<metric>,latency_ms}`` | a benchmark result and its numbers |
 | ``worldforge/diagnostics/doctor`` | TextDocument, the doctor report |
 | ``worldforge/media/<span name>/<name>`` | EncodedImage carried by a span |
 | ``worldforge/robotics_showcase/tabletop/{table,goal,block,agent,candidates,selected}`` | a tabletop planning step |

@@ -16,9 +16,9 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from worldforge_otel import _env
 from worldforge_otel import environment_variables as env_names
@@ -45,6 +45,9 @@ class RerunOptions:
             (``OTEL_EXPORTER_RERUN_RECORDING_ID``).
         shutdown_timeout_secs: Upper bound on flushing and closing, default 5
             (``OTEL_EXPORTER_RERUN_SHUTDOWN_TIMEOUT``).
+        blueprint: The recording's default layout instead of :func:`~worldforge_otel.rerun.blueprint.default_blueprint`:
+            a ``rerun.blueprint.Blueprint``, or a function returning one (called when the recording opens, so
+            rerun-sdk is imported only then). Code only; no variable.
     """
 
     save_path: str | os.PathLike[str] | None = None
@@ -54,6 +57,7 @@ class RerunOptions:
     application_id: str | None = None
     recording_id: str | None = None
     shutdown_timeout_secs: float | None = None
+    blueprint: Any = field(default=None, compare=False)  # a layout is not a destination: sinks are shared by the rest
 
     @property
     def has_destination(self) -> bool:

@@ -174,9 +174,11 @@ class RerunSink:
 
     def _send_blueprint(self, recording: Any) -> None:
         try:
-            recording.send_blueprint(default_blueprint(), make_active=False, make_default=True)
+            chosen = self.options.blueprint if self.options.blueprint is not None else default_blueprint
+            blueprint = chosen() if callable(chosen) else chosen
+            recording.send_blueprint(blueprint, make_active=False, make_default=True)
         except Exception:  # a layout problem must never cost the data
-            _LOG.warning("worldforge_otel: could not send the default Rerun blueprint", exc_info=True)
+            _LOG.warning("worldforge_otel: could not send the Rerun blueprint; recording without it", exc_info=True)
 
     def _destinations(self, rr: Any, recording: Any) -> list[Any]:
         options = self.options
