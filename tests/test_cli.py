@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -31,6 +32,15 @@ def test_demo_without_rerun_writes_nothing(tmp_path, capsys, monkeypatch):
     assert main(["demo", "--no-rerun"]) == 0
     assert "rerun: disabled" in capsys.readouterr().out
     assert not list(tmp_path.rglob("*.rrd"))
+
+
+def test_demo_built_in_flow_is_chosen_by_flag(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--no-rerun", "--built-in"]) == 0
+    assert "source: built-in mock flow" in capsys.readouterr().out
+    assert main(["demo", "--no-rerun"]) == 0
+    installed = sys.version_info >= (3, 13) and importlib.util.find_spec("worldforge") is not None
+    assert ("source: worldforge-ai" in capsys.readouterr().out) is installed
 
 
 def test_package_and_instrumentation_work_without_rerun_sdk():

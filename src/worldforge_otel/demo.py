@@ -8,6 +8,7 @@ otherwise a built-in flow emits the same events.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,12 @@ def _real_worldforge() -> Any:
     return worldforge
 
 
+def _after_its_duration(handler: EventHandler, event: Any) -> None:
+    """Emit a simulated call's event once its ``duration_ms`` has passed, so its span sits inside the run's."""
+    time.sleep(max(float(event.duration_ms or 0.0), 0.0) / 1000)
+    handler(event)
+
+
 def remote_provider_events(event_type: Callable[..., Any]) -> list[Any]:
     """A remote provider call that is retried twice and then fails (secrets planted to show redaction)."""
     target = "https://demo:hunter2@api.example.com/v1/generate?api_key=sk-demo1234567890abcdef"
@@ -60,8 +67,8 @@ def remote_provider_events(event_type: Callable[..., Any]) -> list[Any]:
             message="HTTP 503 Service Unavailable", metadata={"next_delay_seconds": 0.5},
         ),
         event_type(
-            **common, phase="retry", attempt=2, target=target, duration_ms=1000.0,
-            message="ConnectTimeout: timed out (Authorization: Bearer sk-demo1234567890abcdef)",
+            **common, phase="retry", attempt=2, target=target, duration_ms=250.0,
+            message="ConnectTimeout: timed out after 250 ms (Authorization: Bearer sk-demo1234567890abcdef)",
             metadata={"next_delay_seconds": 1.0},
         ),
         event_type(
@@ -113,15 +120,20 @@ def built_in_artifacts() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]
 
 
 def run_demo(
-    handler: EventHandler, *, tracer_provider: trace.TracerProvider | None = None, artifacts: Any = None
+    handler: EventHandler,
+    *,
+    tracer_provider: trace.TracerProvider | None = None,
+    artifacts: Any = None,
+    built_in: bool = False,
 ) -> DemoResult:
     """Run the flow inside one ``worldforge.demo`` span, sending every event to ``handler``.
 
-    With ``artifacts`` (an :class:`~worldforge_otel.instrumentation.ArtifactRecorder`), the world, the plan,
-    a benchmark report (and, with worldforge-ai, the doctor report) are recorded too.
+    The flow is worldforge-ai's own when it is installed, else (or with ``built_in``) a built-in one of the
+    same shape. With ``artifacts`` (an :class:`~worldforge_otel.instrumentation.ArtifactRecorder`), the world,
+    the plan, a benchmark report (and, with worldforge-ai, the doctor report) are recorded too.
     """
     tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("worldforge_otel.demo")
-    worldforge = _real_worldforge()
+    worldforge = None if built_in else _real_worldforge()
     count = 0
 
     def counting(event: Any) -> None:
@@ -150,7 +162,7 @@ def run_demo(
             source = f"worldforge-ai {getattr(worldforge, '__version__', '')} mock provider".replace("  ", " ")
         else:
             for event in built_in_events():
-                counting(event)
+                _after_its_duration(counting, event)
             if artifacts is not None:
                 world, plan, benchmark = built_in_artifacts()
                 artifacts.record_world(world)
@@ -159,5 +171,5 @@ def run_demo(
             remote = remote_provider_events(DemoEvent)
             source = "built-in mock flow (install worldforge-otel[worldforge] on Python >= 3.13 for the real one)"
         for event in remote:
-            counting(event)
+            _after_its_duration(counting, event)
     return DemoResult(events=count, source=source)
