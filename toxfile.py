@@ -39,8 +39,8 @@ def _find_python313() -> str | None:
 def tox_add_core_config(core_conf, state) -> None:  # noqa: ANN001, ARG001
     directory = _find_python313()
     if directory is None:
-        print("toxfile: NO Python 3.13 found (PATH or pyenv): py313-worldforge (real worldforge-ai) will be "
-              "SKIPPED. Install it with `pyenv install 3.13` to run it.", file=sys.stderr)
+        print("toxfile: NO Python 3.13 found (PATH or pyenv): py313-worldforge (real worldforge-ai) and "
+              "screenshots will be SKIPPED. Install it with `pyenv install 3.13` to run them.", file=sys.stderr)
         return
     if shutil.which("python3.13") != os.path.join(directory, "python3.13"):
         os.environ["PATH"] = directory + os.pathsep + os.environ.get("PATH", "")
