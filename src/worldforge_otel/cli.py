@@ -6,6 +6,8 @@ Usage::
     worldforge-otel demo --rerun-spawn         # streams to a new Rerun viewer
     worldforge-otel demo --no-rerun            # OpenTelemetry only
     worldforge-otel pusht                      # the PushT showcase -> .worldforge/rerun/worldforge-otel-pusht.rrd
+    worldforge-otel receive                    # OTLP on 4317 (gRPC) and 4318 (HTTP) -> a Rerun recording
+    worldforge-otel convert traces.json -o out.rrd   # OTLP/JSON files -> a recording
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from worldforge_otel.collector.commands import add_commands as add_collector_commands
 from worldforge_otel.configure import Telemetry, configure
 from worldforge_otel.demo import run_demo
 from worldforge_otel.rerun.blueprint import showcase_blueprint
@@ -209,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rerun_arguments(pusht)
     add_otlp_argument(pusht)
     pusht.set_defaults(run=run_pusht)
+    add_collector_commands(commands, add_rerun_arguments)
     return parser
 
 

@@ -1,0 +1,64 @@
+"""One OTLP request in, one answer out: what the gRPC and HTTP receivers share.
+
+:func:`handle` parses the body (protobuf or OTLP/JSON), decodes it, queues it and returns an :class:`Answer`:
+accepted (with ``partial_success`` when some items were rejected), malformed, or "retry later" when the
+queue is full. The receivers only map an Answer onto their protocol's status codes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from worldforge_otel.collector.decode import SIGNALS, MalformedRequestError, parse_json, parse_protobuf
+from worldforge_otel.collector.pipeline import Pipeline
+
+_RESPONSES: dict[str, type[Any]] = {
+    "traces": ExportTraceServiceResponse,
+    "metrics": ExportMetricsServiceResponse,
+    "logs": ExportLogsServiceResponse,
+}
+
+
+class AddressInUseError(OSError):
+    """A receiver cannot listen on its address (taken, or not an address of this machine)."""
+
+
+class Outcome(enum.Enum):
+    """How a request ended."""
+
+    ACCEPTED = "accepted"  # all or part of it (see Answer.rejected)
+    MALFORMED = "malformed"  # not an OTLP request of that signal: do not retry
+    BUSY = "busy"  # the queue is full: retry later
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What to answer one request with."""
+
+    outcome: Outcome
+    response: Any = None  # the Export*ServiceResponse (ACCEPTED only)
+    rejected: int = 0
+    message: str = ""
+
+
+def handle(pipeline: Pipeline, signal: str, body: bytes, *, json_body: bool = False) -> Answer:
+    """Parse, decode and queue one request of ``signal`` (``traces``, ``metrics`` or ``logs``)."""
+    request_type, decode, rejected_field = SIGNALS[signal]
+    try:
+        request = parse_json(body, request_type) if json_body else parse_protobuf(body, request_type)
+    except MalformedRequestError as error:
+        return Answer(Outcome.MALFORMED, message=str(error))
+    decoded = decode(request)
+    if not pipeline.submit(signal, decoded.by_service):
+        return Answer(Outcome.BUSY, message="the receiver's queue is full; retry later")
+    response = _RESPONSES[signal]()
+    if decoded.rejected:
+        setattr(response.partial_success, f"rejected_{rejected_field}", decoded.rejected)
+        response.partial_success.error_message = decoded.reason
+    return Answer(Outcome.ACCEPTED, response=response, rejected=decoded.rejected, message=decoded.reason)

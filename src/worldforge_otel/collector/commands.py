@@ -1,0 +1,191 @@
+"""``worldforge-otel receive`` and ``worldforge-otel convert``: start, wait for SIGINT/SIGTERM, flush, report."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from worldforge_otel.rerun.options import DEFAULT_DIRECTORY, RerunOptions
+
+RECEIVE_RECORDING: Final = DEFAULT_DIRECTORY / "worldforge-otel-receive.rrd"
+RECEIVE_DIRECTORY: Final = DEFAULT_DIRECTORY / "received"
+_EXTRA: Final = "pip install 'worldforge-otel[collector]'"
+
+
+def _missing_extra() -> str | None:
+    try:
+        import google.rpc.status_pb2  # noqa: F401
+        import grpc  # noqa: F401
+        import opentelemetry.proto  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as error:
+        return f"collector mode needs {error.name or 'its extra'} ({_EXTRA})"
+    return None
+
+
+def _options(args: argparse.Namespace, *, default_file: Path) -> RerunOptions:
+    from worldforge_otel.cli import rerun_options
+
+    options = rerun_options(args, default_path=RECEIVE_DIRECTORY if args.split_by_service else default_file)
+    assert options is not None  # --no-rerun is refused before
+    if args.split_by_service and options.save_path is not None:
+        Path(options.save_path).mkdir(parents=True, exist_ok=True)  # a directory of <service>.rrd files
+    return options
+
+
+def _recordings(pipeline: Any) -> list[str]:
+    lines = []
+    for name, sink in pipeline.destinations():
+        where = f"{sink.save_path} ({sink.bytes_written} bytes written)" if sink.save_path else "live"
+        lines.append(f"- recording{'' if name == 'all' else f' {name}'}: {where}")
+    return lines
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    problem = _missing_extra()
+    if problem is None and args.no_rerun:
+        problem = "--no-rerun leaves nothing to do: receive writes to Rerun (choose --rerun-output/--rerun-spawn/...)"
+    if problem is None and args.otlp_grpc == "off" and args.otlp_http == "off":
+        problem = "both receivers are off; keep --otlp-grpc HOST:PORT or --otlp-http HOST:PORT"
+    return problem
+
+
+def _start_receivers(args: argparse.Namespace, pipeline: Any) -> tuple[Any, Any]:
+    """The gRPC and HTTP receivers the flags ask for; AddressInUseError names the flag to change."""
+    from worldforge_otel.collector.answers import AddressInUseError
+    from worldforge_otel.collector.grpc_receiver import start_grpc
+    from worldforge_otel.collector.http_receiver import start_http
+
+    limit = int(args.max_request_mib * 1024 * 1024)
+    grpc_server = None
+    try:
+        if args.otlp_grpc != "off":
+            grpc_server = start_grpc(pipeline, args.otlp_grpc, max_request_bytes=limit)
+    except AddressInUseError as error:
+        raise AddressInUseError(f"{error} (address in use?); choose another with --otlp-grpc HOST:PORT") from None
+    try:
+        http_server = start_http(pipeline, args.otlp_http, max_request_bytes=limit) if args.otlp_http != "off" else None
+    except AddressInUseError as error:
+        if grpc_server is not None:
+            grpc_server.stop(grace=None)
+        raise AddressInUseError(f"{error} (address in use?); choose another with --otlp-http HOST:PORT") from None
+    return grpc_server, http_server
+
+
+def _wait_for_signal(duration: float) -> None:
+    """Block until SIGINT or SIGTERM (or ``duration`` seconds, when set)."""
+    stop = threading.Event()
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, on_signal)
+    started = time.monotonic()
+    while not stop.wait(0.2):
+        if duration and time.monotonic() - started >= duration:
+            return
+
+
+def run_receive(args: argparse.Namespace) -> int:
+    """Receive OTLP until SIGINT/SIGTERM, then drain the queue, close the recordings and report."""
+    problem = _problem(args)
+    if problem is not None:
+        print(f"worldforge-otel receive: {problem}", file=sys.stderr)
+        return 2
+    from worldforge_otel.collector.answers import AddressInUseError
+    from worldforge_otel.collector.pipeline import Pipeline
+
+    options = _options(args, default_file=RECEIVE_RECORDING)
+    if options.save_path is not None and not args.split_by_service:
+        Path(options.save_path).unlink(missing_ok=True)
+    pipeline = Pipeline(options, split_by_service=args.split_by_service, max_batches=args.queue_size)
+    try:
+        grpc_server, http_server = _start_receivers(args, pipeline)
+    except AddressInUseError as error:
+        print(f"worldforge-otel receive: {error}", file=sys.stderr)
+        pipeline.shutdown(timeout_secs=1.0)
+        return 2
+    if grpc_server is not None:
+        print(f"- OTLP/gRPC: {args.otlp_grpc}", flush=True)
+    if http_server is not None:
+        print(f"- OTLP/HTTP: http://{args.otlp_http}/v1/{{traces,metrics,logs}} (protobuf or JSON)", flush=True)
+    destination = options.save_path or options.connect_url or ("spawned viewer" if options.spawn else "grpc server")
+    print(f"- writing to: {destination}{' (one .rrd per service.name)' if args.split_by_service else ''}", flush=True)
+    print("- ready (Ctrl-C or SIGTERM flushes and stops)", flush=True)
+    _wait_for_signal(args.duration)
+    if grpc_server is not None:
+        grpc_server.stop(grace=5).wait(6)  # finishes the requests in flight
+    if http_server is not None:
+        http_server.stop()
+    pipeline.shutdown(timeout_secs=args.shutdown_timeout)
+    _report(pipeline)
+    return 0
+
+
+def _report(pipeline: Any) -> None:
+    for name in ("traces", "metrics", "logs"):
+        received = pipeline.received[name]
+        if received or pipeline.refused[name]:
+            print(f"- {name}: {received} received, {pipeline.written[name]} written, "
+                  f"{pipeline.failed[name]} failed, {pipeline.refused[name]} refused (queue full)")  # fmt: skip
+    for line in _recordings(pipeline):
+        print(line)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """Convert OTLP/JSON files (the Collector file exporter's format) into a recording."""
+    problem = _missing_extra()
+    missing = [str(path) for path in args.files if not path.is_file()]
+    if problem is None and missing:
+        problem = f"no such file: {', '.join(missing)}"
+    if problem is not None:
+        print(f"worldforge-otel convert: {problem}", file=sys.stderr)
+        return 2
+    from worldforge_otel.collector.files import convert_files
+    from worldforge_otel.collector.pipeline import Pipeline
+
+    output = args.output or (Path("converted") if args.split_by_service else args.files[0].with_suffix(".rrd"))
+    if args.split_by_service:
+        output.mkdir(parents=True, exist_ok=True)
+    else:
+        output.unlink(missing_ok=True)
+    options = dataclasses.replace(RerunOptions(save_path=output, application_id="worldforge"))
+    pipeline = Pipeline(options, split_by_service=args.split_by_service)
+    report = convert_files(list(args.files), pipeline)
+    pipeline.shutdown()
+    requests = ", ".join(f"{count} {name}" for name, count in report.requests.items())
+    print(f"worldforge-otel convert: {requests} requests read; {report.rejected_items} items rejected; "
+          f"{len(report.bad_lines)} lines skipped")  # fmt: skip
+    _report(pipeline)
+    return 0 if sum(report.requests.values()) else 1
+
+
+def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
+    """The ``receive`` and ``convert`` subcommands."""
+    receive = commands.add_parser("receive", help="receive OTLP (gRPC, HTTP) from any sender into a Rerun recording")
+    receive.add_argument("--otlp-grpc", default="127.0.0.1:4317", metavar="HOST:PORT",
+                         help="OTLP/gRPC address (default 127.0.0.1:4317; 'off' to disable)")
+    receive.add_argument("--otlp-http", default="127.0.0.1:4318", metavar="HOST:PORT",
+                         help="OTLP/HTTP address for /v1/{traces,metrics,logs} (default 127.0.0.1:4318; 'off')")
+    receive.add_argument("--split-by-service", action="store_true",
+                         help="one recording per service.name (--rerun-output is then a directory)")
+    receive.add_argument("--max-request-mib", type=float, default=16.0, help="largest request body (default 16)")
+    receive.add_argument("--queue-size", type=int, default=1024,
+                         help="requests queued for writing before senders are told to retry (default 1024)")
+    receive.add_argument("--shutdown-timeout", type=float, default=10.0, help="seconds to flush on exit")
+    receive.add_argument("--duration", type=float, default=0.0, help=argparse.SUPPRESS)  # tests and benchmarks
+    add_rerun_arguments(receive)
+    receive.set_defaults(run=run_receive)
+    convert = commands.add_parser("convert", help="convert OTLP/JSON files (Collector file exporter) to a recording")
+    convert.add_argument("files", nargs="+", type=Path, help="OTLP/JSON files, one request per line")
+    convert.add_argument("-o", "--output", type=Path, help="the .rrd to write (a directory with --split-by-service)")
+    convert.add_argument("--split-by-service", action="store_true", help="one recording per service.name")
+    convert.set_defaults(run=run_convert)

@@ -1,0 +1,181 @@
+"""OTLP/HTTP receiver: an ASGI app served by uvicorn on ``/v1/traces``, ``/v1/metrics`` and ``/v1/logs``.
+
+``application/x-protobuf`` and ``application/json`` (OTLP/JSON) bodies, optionally gzip-encoded, are
+answered in the same encoding:
+
+| Request | Answer |
+|---|---|
+| accepted (some items may be rejected) | 200, ``Export*ServiceResponse`` (``partial_success``: what was rejected) |
+| body not an OTLP message, truncated JSON, bad gzip | 400 with a ``google.rpc.Status`` |
+| other content type | 415 |
+| body (or its gzip expansion) over the size limit | 413 |
+| queue full | 503 with ``Retry-After`` (OTLP senders retry) |
+| other path / method | 404 / 405 |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from google.protobuf import json_format
+from google.rpc.status_pb2 import Status
+
+from worldforge_otel.collector.answers import AddressInUseError, Outcome, handle
+from worldforge_otel.collector.decode import to_json
+from worldforge_otel.collector.pipeline import Pipeline
+
+PATHS: Final = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
+PROTOBUF: Final = "application/x-protobuf"
+JSON: Final = "application/json"
+_INVALID_ARGUMENT, _UNAVAILABLE, _RESOURCE_EXHAUSTED = 3, 14, 8
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class TooLargeError(ValueError):
+    """The body is over the size limit."""
+
+
+class OtlpHttpApp:
+    """The ASGI application: one OTLP request in, one answer out."""
+
+    def __init__(self, pipeline: Pipeline, *, max_request_bytes: int) -> None:
+        self.pipeline = pipeline
+        self.max_request_bytes = max_request_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one HTTP request (other ASGI scopes are ignored)."""
+        if scope["type"] != "http":
+            return
+        signal = PATHS.get(scope["path"])
+        if signal is None:
+            await _plain(send, 404, f"no OTLP endpoint at {scope['path']}; use one of {', '.join(PATHS)}")
+            return
+        if scope["method"] != "POST":
+            await _plain(send, 405, "OTLP/HTTP takes POST", headers=[(b"allow", b"POST")])
+            return
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in (PROTOBUF, JSON):
+            await _plain(send, 415, f"content-type must be {PROTOBUF} or {JSON}, not {content_type or 'missing'!r}")
+            return
+        as_json = content_type == JSON
+        try:
+            body = await self._body(receive, headers)
+        except TooLargeError as error:
+            await _status(send, 413, _RESOURCE_EXHAUSTED, str(error), as_json=as_json)
+            return
+        except zlib.error as error:
+            await _status(send, 400, _INVALID_ARGUMENT, f"the gzip body cannot be read: {error}", as_json=as_json)
+            return
+        answer = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: handle(self.pipeline, signal, body, json_body=as_json)
+        )
+        if answer.outcome is Outcome.MALFORMED:
+            await _status(send, 400, _INVALID_ARGUMENT, answer.message, as_json=as_json)
+        elif answer.outcome is Outcome.BUSY:
+            await _status(send, 503, _UNAVAILABLE, answer.message, as_json=as_json, headers=[(b"retry-after", b"1")])
+        elif as_json:
+            await _respond(send, 200, to_json(answer.response).encode(), JSON)
+        else:
+            await _respond(send, 200, answer.response.SerializeToString(), PROTOBUF)
+
+    async def _body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        limit = self.max_request_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise TooLargeError(f"the body is {declared} bytes; the limit is {limit} (--max-request-mib)")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise TooLargeError(f"the body is over the {limit}-byte limit (--max-request-mib)")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if headers.get("content-encoding", "").strip().lower() == "gzip":
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            body = inflater.decompress(body, limit + 1)
+            if len(body) > limit or inflater.unconsumed_tail:
+                raise TooLargeError(f"the gzip body expands over the {limit}-byte limit (--max-request-mib)")
+        return body
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: str,
+                   headers: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()), *(headers or [])]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _plain(send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await _respond(send, status, text.encode(), "text/plain; charset=utf-8", headers)
+
+
+async def _status(send: Send, status: int, code: int, message: str, *, as_json: bool,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
+    """An OTLP error answer: a ``google.rpc.Status`` in the request's encoding."""
+    proto = Status(code=code, message=message)
+    if as_json:
+        await _respond(send, status, json.dumps(json_format.MessageToDict(proto)).encode(), JSON, headers)
+    else:
+        await _respond(send, status, proto.SerializeToString(), PROTOBUF, headers)
+
+
+@dataclass
+class HttpReceiver:
+    """A running uvicorn server on its own thread."""
+
+    server: Any
+    thread: threading.Thread
+    address: str
+
+    def stop(self, timeout_secs: float = 5.0) -> None:
+        """Stop accepting, finish the requests in flight, and return; idempotent."""
+        self.server.should_exit = True
+        self.thread.join(timeout=timeout_secs)
+
+
+def bind(address: str) -> socket.socket:
+    """A listening TCP socket on ``host:port``; :class:`AddressInUseError` when it cannot be had."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"  # an empty host means every interface, as for gRPC
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT, not one in use
+        sock.bind((host, int(port)))
+        sock.listen(128)
+    except (OSError, ValueError) as error:
+        sock.close()
+        raise AddressInUseError(f"cannot listen on {address}: {getattr(error, 'strerror', None) or error}") from None
+    return sock
+
+
+def start_http(pipeline: Pipeline, address: str, *, max_request_bytes: int) -> HttpReceiver:
+    """Serve OTLP/HTTP on ``address`` (``host:port``) from a uvicorn thread."""
+    import uvicorn
+
+    sock = bind(address)
+    config = uvicorn.Config(OtlpHttpApp(pipeline, max_request_bytes=max_request_bytes), lifespan="off",
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=5)  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="worldforge-otel-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return HttpReceiver(server=server, thread=thread, address=address)

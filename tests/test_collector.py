@@ -1,0 +1,362 @@
+"""Collector mode: `worldforge-otel receive` and `convert` turn OTLP from real senders into the same recording.
+
+Every test starts the real `worldforge-otel receive` as a subprocess and stops it with SIGTERM, the way an
+operator does; senders are the SDK's own OTLP exporters (gRPC and HTTP), a hand-built OTLP/JSON POST, and a
+real rotel collector. Recordings are read back and compared with an in-process recording of the same data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("grpc", reason="collector mode needs the collector extra")
+pytest.importorskip("uvicorn", reason="collector mode needs the collector extra")
+
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import export as log_export
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from conftest import column_values, entity_paths, needs_rerun, read_rrd
+from otlp_backend import free_port, wait_for_port
+from worldforge_otel.collector.decode import to_json
+from worldforge_otel.demo import DemoEvent
+from worldforge_otel.instrumentation import ArtifactRecorder, ProviderEventHandler
+from worldforge_otel.rerun import RerunLogExporter, RerunMetricExporter, RerunSink, RerunSpanExporter
+from worldforge_otel.rerun.options import RerunOptions
+
+pytestmark = needs_rerun
+SELF = "/otel/_self/"
+
+
+class Receiver:
+    """`worldforge-otel receive` as a subprocess on free ports."""
+
+    def __init__(self, output: Path, *extra: str) -> None:
+        self.grpc_port, self.http_port = free_port(), free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "worldforge_otel", "receive", "--otlp-grpc", f"127.0.0.1:{self.grpc_port}",
+             "--otlp-http", f"127.0.0.1:{self.http_port}", "--rerun-output", str(output), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "RERUN_ANALYTICS": "false"},
+        )  # fmt: skip
+        wait_for_port(self.grpc_port, timeout=30)
+        wait_for_port(self.http_port, timeout=30)
+
+    @property
+    def grpc(self) -> str:
+        return f"http://127.0.0.1:{self.grpc_port}"
+
+    def url(self, signal_name: str) -> str:
+        return f"http://127.0.0.1:{self.http_port}/v1/{signal_name}"
+
+    def stop(self) -> str:
+        """SIGTERM, as an operator would; returns what it printed (asserting it exited 0)."""
+        self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=60)
+        assert self.process.returncode == 0, output
+        return output
+
+
+def post(url: str, body: bytes, content_type: str, *, encoding: str | None = None) -> tuple[int, bytes, dict]:
+    headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+
+
+def telemetry_of(service: str):
+    """One host's spans (provider events, a failure with secrets, a world artifact), logs and metrics, in memory."""
+    resource = Resource.create({"service.name": service})
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    logs = getattr(log_export, "InMemoryLogRecordExporter", None) or log_export.InMemoryLogExporter
+    logs = logs()
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+    handler = ProviderEventHandler(tracer_provider=tracer_provider, meter_provider=meter_provider, deferred=False)
+    logger = logging.getLogger(f"app.{service}")
+    logger.propagate = False
+    logger.addHandler(LoggingHandler(logger_provider=logger_provider))
+    with tracer_provider.get_tracer("host").start_as_current_span("plan request"):
+        handler(DemoEvent("mock", "predict", "success", duration_ms=2.5, metadata={"steps": 2}))
+        handler(DemoEvent("remote", "generate", "failure", duration_ms=4.0, status_code=503,
+                          target="https://u:hunter2@api.example.com/v1?api_key=sk-secret123456789012",
+                          message="HTTP 503 (Bearer sk-secret123456789012)"))  # fmt: skip
+        ArtifactRecorder(tracer_provider=tracer_provider).record_world(
+            {"id": "lab", "name": "lab", "step": 1, "scene": {"objects": {"cube": {
+                "name": "cube", "pose": {"position": {"x": 0.1, "y": 0.2, "z": 0.0}}}}}})  # fmt: skip
+        logger.warning("planning took %d ms", 7)
+    return spans.get_finished_spans(), logs.get_finished_logs(), reader.get_metrics_data()
+
+
+def record_in_process(path: Path, spans, logs, metrics) -> None:
+    """The reference: the same data through the in-process exporters, in the same batches."""
+    sink = RerunSink(RerunOptions(save_path=path))
+    span_exporter = RerunSpanExporter(sink=sink)
+    for span in spans:
+        span_exporter.export([span])
+    RerunLogExporter(sink=sink).export(list(logs))
+    RerunMetricExporter(sink=sink).export(metrics)
+    assert sink.close(timeout_secs=10)
+
+
+def send(transport: str, receiver: Receiver, spans, logs, metrics) -> None:
+    if transport == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporters = [OTLPSpanExporter(endpoint=receiver.grpc, insecure=True),
+                     OTLPLogExporter(endpoint=receiver.grpc, insecure=True),
+                     OTLPMetricExporter(endpoint=receiver.grpc, insecure=True)]  # fmt: skip
+    elif transport == "http":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporters = [OTLPSpanExporter(endpoint=receiver.url("traces")), OTLPLogExporter(endpoint=receiver.url("logs")),
+                     OTLPMetricExporter(endpoint=receiver.url("metrics"))]  # fmt: skip
+    else:  # OTLP/JSON over HTTP, as a browser or a shell script sends it (the SDK has no JSON exporter)
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
+        for span in spans:
+            assert post(receiver.url("traces"), to_json(encode_spans([span])).encode(), "application/json")[0] == 200
+        assert post(receiver.url("logs"), to_json(encode_logs(list(logs))).encode(), "application/json")[0] == 200
+        assert post(receiver.url("metrics"), to_json(encode_metrics(metrics)).encode(), "application/json")[0] == 200
+        return
+    span_exporter, log_exporter, metric_exporter = exporters
+    for span in spans:
+        assert span_exporter.export([span]).name == "SUCCESS"
+    assert log_exporter.export(list(logs)).name == "SUCCESS"
+    assert metric_exporter.export(metrics).name == "SUCCESS"
+    for exporter in exporters:
+        exporter.shutdown()
+
+
+def contents(path: Path) -> dict[str, list]:
+    """Every column of a recording (but the exporter's own health) -> its non-null values in time order."""
+    frame = read_rrd(path, index="worldforge_time", contents="/**").sort_values("worldforge_time")
+    columns = {}
+    for column in frame.columns:
+        if column.startswith("/") and not column.startswith(SELF):
+            values = [json.dumps(v.tolist() if hasattr(v, "tolist") else v, sort_keys=True, default=str)
+                      for v in frame[column].dropna()]  # fmt: skip
+            if values:
+                columns[column] = values
+    return columns
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http", "json"])
+def test_otlp_from_the_sdk_exporters_lands_exactly_like_in_process(tmp_path, transport):
+    spans, logs, metrics = telemetry_of("checkout-host")
+    reference = tmp_path / "in-process.rrd"
+    record_in_process(reference, spans, logs, metrics)
+    receiver = Receiver(tmp_path / "received.rrd")
+    send(transport, receiver, spans, logs, metrics)
+    printed = receiver.stop()
+    assert f"- traces: {len(spans)} received, {len(spans)} written, 0 failed, 0 refused" in printed
+    assert f"- recording: {tmp_path / 'received.rrd'}" in printed
+    expected, received = contents(reference), contents(tmp_path / "received.rrd")
+    assert set(received) == set(expected)  # same entity paths and components
+    assert {c.split(":")[0] for c in expected} >= {
+        "/worldforge/events/mock/predict/success/log", "/worldforge/events/remote/generate/failure/payload",
+        "/worldforge/worlds/lab/objects", "/otel/spans/checkout-host/plan_request/log",
+        "/otel/logs/checkout-host/app.checkout-host",
+    }  # fmt: skip
+    assert any(c.startswith("/otel/traces/") for c in expected)
+    assert any(c.startswith("/otel/metrics/checkout-host/worldforge.provider.events") for c in expected)
+    for column, values in expected.items():
+        assert received[column] == values, column  # same values, same order, same times
+    data = (tmp_path / "received.rrd").read_bytes()
+    assert b"hunter2" not in data and b"sk-secret" not in data
+
+
+def test_a_real_collector_forwards_to_receive(tmp_path):
+    """rotel (a real OTLP collector binary) -> receive over OTLP/HTTP; its own exporter batches and retries."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    from otlp_backend import Rotel, rotel_binary
+
+    if rotel_binary() is None:
+        pytest.skip("the rotel collector is not installed (pip install rotel)")
+    receiver = Receiver(tmp_path / "received.rrd")
+    rotel = Rotel(rotel_binary(), f"http://127.0.0.1:{receiver.http_port}", tmp_path / "rotel-to-receive.log")
+    try:
+        spans, _, _ = telemetry_of("rotel-sender")
+        exporter = OTLPSpanExporter(endpoint=rotel.grpc_endpoint, insecure=True)
+        assert exporter.export(list(spans)).name == "SUCCESS"
+        exporter.shutdown()
+    finally:
+        rotel.stop()  # flushes its batch
+    receiver.stop()
+    frame = read_rrd(tmp_path / "received.rrd", index="worldforge_time", contents="/**")
+    paths = entity_paths(frame)
+    assert "/worldforge/events/mock/predict/success/payload" in paths
+    assert "/otel/spans/rotel-sender/plan_request/log" in paths
+    (payload,) = column_values(frame, "/worldforge/events/mock/predict/success/payload", "TextDocument:text")
+    predict = next(s for s in spans if s.name == "predict mock").get_span_context()
+    assert json.loads(payload)["span_id"] == f"{predict.span_id:016x}"
+
+
+def _send_service(receiver: Receiver, service: str, transport: str, count: int) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    exporter = (GrpcExporter(endpoint=receiver.grpc, insecure=True) if transport == "grpc"
+                else HttpExporter(endpoint=receiver.url("traces")))  # fmt: skip
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    handler = ProviderEventHandler(tracer_provider=provider, meter_provider=MeterProvider(), deferred=False)
+    for i in range(count):
+        with provider.get_tracer("host").start_as_current_span(f"{service} request"):
+            handler(DemoEvent("mock", "predict", "success", duration_ms=float(i + 1)))
+    provider.shutdown()
+
+
+def test_two_services_at_once_stay_apart_in_one_recording_and_split_into_files(tmp_path):
+    receiver = Receiver(tmp_path / "both.rrd")
+    split = Receiver(tmp_path / "per-service", "--split-by-service")
+    senders = [(target, service, transport, 20) for target in (receiver, split)
+               for service, transport in (("alpha", "grpc"), ("beta", "http"))]  # fmt: skip
+    threads = [threading.Thread(target=_send_service, args=sender) for sender in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert "- traces: 80 received, 80 written" in receiver.stop()
+    printed = split.stop()
+    assert "- recording alpha:" in printed and "- recording beta:" in printed
+    paths = entity_paths(read_rrd(tmp_path / "both.rrd", index="worldforge_time", contents="/otel/spans/**"))
+    assert {"/otel/spans/alpha/alpha_request/log", "/otel/spans/beta/beta_request/log"} <= paths
+    assert sorted(p.name for p in (tmp_path / "per-service").iterdir()) == ["alpha.rrd", "beta.rrd"]
+    for service, other in (("alpha", "beta"), ("beta", "alpha")):
+        frame = read_rrd(tmp_path / "per-service" / f"{service}.rrd", index="worldforge_time", contents="/**")
+        paths = entity_paths(frame)
+        assert f"/otel/spans/{service}/{service}_request/log" in paths
+        assert not any(f"/{other}" in p for p in paths)
+        scalars = frame["/worldforge/events/mock/predict/success/duration_ms:Scalars:scalars"].dropna()
+        assert sorted(float(v[0]) for v in scalars) == [float(i + 1) for i in range(20)]
+
+
+def _request(span_id: bytes, name: str) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    span = scope_spans.spans.add(trace_id=bytes(range(1, 17)), span_id=span_id, name=name)
+    span.start_time_unix_nano, span.end_time_unix_nano = 1_700_000_000_000_000_000, 1_700_000_000_001_000_000
+    return request
+
+
+def test_bad_requests_get_otlp_errors_and_nothing_received_is_lost(tmp_path):
+    import grpc
+    from google.rpc.status_pb2 import Status
+
+    receiver = Receiver(tmp_path / "received.rrd", "--max-request-mib", "0.05")
+    good = _request(b"\x01" * 8, "good before").SerializeToString()
+    assert post(receiver.url("traces"), good, "application/x-protobuf")[0] == 200
+
+    code, body, _ = post(receiver.url("traces"), b"\xff\xfe not protobuf", "application/x-protobuf")
+    assert code == 400 and "not a protobuf ExportTraceServiceRequest" in Status.FromString(body).message
+    code, body, _ = post(receiver.url("traces"), b"{}", "text/plain")
+    assert code == 415 and b"content-type must be application/x-protobuf or application/json" in body
+    code, body, _ = post(receiver.url("traces"), b"\0" * 60_000, "application/x-protobuf")
+    assert code == 413 and Status.FromString(body).code == 8
+    code, body, _ = post(receiver.url("traces"), gzip.compress(b"\0" * 200_000), "application/x-protobuf",
+                         encoding="gzip")  # fmt: skip
+    assert code == 413  # a small body that expands past the limit
+    truncated = to_json(_request(b"\x02" * 8, "lost")).encode()[:-20]
+    code, body, _ = post(receiver.url("traces"), truncated, "application/json")
+    assert code == 400 and json.loads(body)["message"].startswith("not JSON")
+    assert post(receiver.url("traces"), b"\x1f\x8b junk", "application/x-protobuf", encoding="gzip")[0] == 400
+    assert post(receiver.url("nothing"), good, "application/x-protobuf")[0] == 404
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(receiver.url("traces"), timeout=10)
+    assert refused.value.code == 405
+
+    mixed = _request(b"\x03" * 8, "good in a mixed request")
+    mixed.resource_spans[0].scope_spans[0].spans.add(trace_id=bytes(range(1, 17)), span_id=b"\x04\x04\x04", name="bad")
+    code, body, _ = post(receiver.url("traces"), gzip.compress(mixed.SerializeToString()), "application/x-protobuf",
+                         encoding="gzip")  # fmt: skip
+    answer = ExportTraceServiceResponse.FromString(body)
+    assert code == 200 and answer.partial_success.rejected_spans == 1
+    assert "span_id" in answer.partial_success.error_message
+
+    with grpc.insecure_channel(f"127.0.0.1:{receiver.grpc_port}") as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                     request_serializer=lambda raw: raw,
+                                     response_deserializer=ExportTraceServiceResponse.FromString)  # fmt: skip
+        with pytest.raises(grpc.RpcError) as garbage:
+            export(b"\xff\xfe not protobuf", timeout=10)
+        assert garbage.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as too_big:
+            export(b"\n" + b"\0" * 80_000, timeout=10)
+        assert too_big.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        after = export(_request(b"\x05" * 8, "good after").SerializeToString(), timeout=10)
+        assert after.partial_success.rejected_spans == 0
+
+    printed = receiver.stop()
+    assert "- traces: 3 received, 3 written, 0 failed, 0 refused" in printed
+    frame = read_rrd(tmp_path / "received.rrd", index="worldforge_time", contents="/otel/spans/**")
+    assert {p.split("/")[-2] for p in entity_paths(frame)} == {"good_before", "good_in_a_mixed_request", "good_after"}
+
+
+def test_a_taken_port_is_one_clear_line_and_exit_2(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "worldforge_otel", "receive", "--otlp-grpc", "off", "--otlp-http",
+             f"127.0.0.1:{port}", "--rerun-output", str(tmp_path / "x.rrd")],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "choose another with --otlp-http HOST:PORT" in line
+
+
+def test_convert_reads_collector_file_exporter_json_lines(tmp_path, capsys):
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
+    from worldforge_otel.cli import main
+
+    spans, logs, metrics = telemetry_of("file-host")
+    reference = tmp_path / "in-process.rrd"
+    record_in_process(reference, spans, logs, metrics)
+    lines = [to_json(encode_spans([span])) for span in spans]
+    lines += [to_json(encode_logs(list(logs))), to_json(encode_metrics(metrics)), '{"resourceSpans": [{"truncat']
+    (tmp_path / "traces.json").write_text("\n".join(lines) + "\n")
+    assert main(["convert", str(tmp_path / "traces.json"), "-o", str(tmp_path / "converted.rrd")]) == 0
+    printed = capsys.readouterr().out
+    assert f"{len(spans)} traces, 1 metrics, 1 logs requests read; 0 items rejected; 1 lines skipped" in printed
+    assert contents(tmp_path / "converted.rrd") == contents(reference)
