@@ -360,3 +360,51 @@ def test_convert_reads_collector_file_exporter_json_lines(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"{len(spans)} traces, 1 metrics, 1 logs requests read; 0 items rejected; 1 lines skipped" in printed
     assert contents(tmp_path / "converted.rrd") == contents(reference)
+
+
+def test_a_full_queue_tells_senders_to_retry_and_nothing_is_lost(tmp_path):
+    """The writer is held; one queued request fills the queue; the next gets 503 / UNAVAILABLE, then succeeds."""
+    import grpc
+
+    from worldforge_otel.collector.grpc_receiver import start_grpc
+    from worldforge_otel.collector.http_receiver import start_http
+    from worldforge_otel.collector.pipeline import Pipeline
+
+    pipeline = Pipeline(RerunOptions(save_path=tmp_path / "busy.rrd"), max_batches=1)
+    held, release = threading.Event(), threading.Event()
+    write = pipeline._write
+
+    def slow_write(*args):
+        held.set()
+        release.wait(30)
+        write(*args)
+
+    pipeline._write = slow_write
+    grpc_port, http_port = free_port(), free_port()
+    grpc_server = start_grpc(pipeline, f"127.0.0.1:{grpc_port}", max_request_bytes=1 << 20)
+    http_server = start_http(pipeline, f"127.0.0.1:{http_port}", max_request_bytes=1 << 20)
+    url = f"http://127.0.0.1:{http_port}/v1/traces"
+    try:
+        assert post(url, _request(b"\x01" * 8, "first").SerializeToString(), "application/x-protobuf")[0] == 200
+        assert held.wait(10)  # the writer holds "first"; the queue is empty again
+        assert post(url, _request(b"\x02" * 8, "queued").SerializeToString(), "application/x-protobuf")[0] == 200
+        code, _, headers = post(url, _request(b"\x03" * 8, "refused").SerializeToString(), "application/x-protobuf")
+        assert code == 503 and headers.get("retry-after") == "1"
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                         request_serializer=lambda raw: raw,
+                                         response_deserializer=ExportTraceServiceResponse.FromString)  # fmt: skip
+            with pytest.raises(grpc.RpcError) as busy:
+                export(_request(b"\x04" * 8, "refused too").SerializeToString(), timeout=10)
+            assert busy.value.code() is grpc.StatusCode.UNAVAILABLE
+            release.set()
+            pipeline.join()
+            assert post(url, _request(b"\x05" * 8, "retried").SerializeToString(), "application/x-protobuf")[0] == 200
+    finally:
+        release.set()
+        grpc_server.stop(grace=None)
+        http_server.stop()
+        pipeline.shutdown()
+    assert pipeline.refused["traces"] == 2 and pipeline.written["traces"] == 3
+    frame = read_rrd(tmp_path / "busy.rrd", index="worldforge_time", contents="/otel/spans/**")
+    assert {p.split("/")[-2] for p in entity_paths(frame)} == {"first", "queued", "retried"}

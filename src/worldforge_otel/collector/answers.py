@@ -8,6 +8,7 @@ queue is full. The receivers only map an Answer onto their protocol's status cod
 from __future__ import annotations
 
 import enum
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,3 +63,19 @@ def handle(pipeline: Pipeline, signal: str, body: bytes, *, json_body: bool = Fa
         setattr(response.partial_success, f"rejected_{rejected_field}", decoded.rejected)
         response.partial_success.error_message = decoded.reason
     return Answer(Outcome.ACCEPTED, response=response, rejected=decoded.rejected, message=decoded.reason)
+
+
+def bind(address: str) -> socket.socket:
+    """A listening TCP socket on ``host:port``; :class:`AddressInUseError` when it cannot be had."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"  # an empty host means every interface, as for gRPC
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT, not one in use
+        sock.bind((host, int(port)))
+        sock.listen(128)
+    except (OSError, ValueError) as error:
+        sock.close()
+        raise AddressInUseError(f"cannot listen on {address}: {getattr(error, 'strerror', None) or error}") from None
+    return sock

@@ -69,13 +69,13 @@ def _start_receivers(args: argparse.Namespace, pipeline: Any) -> tuple[Any, Any]
         if args.otlp_grpc != "off":
             grpc_server = start_grpc(pipeline, args.otlp_grpc, max_request_bytes=limit)
     except AddressInUseError as error:
-        raise AddressInUseError(f"{error} (address in use?); choose another with --otlp-grpc HOST:PORT") from None
+        raise AddressInUseError(f"OTLP/gRPC {error}; choose another with --otlp-grpc HOST:PORT (or off)") from None
     try:
         http_server = start_http(pipeline, args.otlp_http, max_request_bytes=limit) if args.otlp_http != "off" else None
     except AddressInUseError as error:
         if grpc_server is not None:
             grpc_server.stop(grace=None)
-        raise AddressInUseError(f"{error} (address in use?); choose another with --otlp-http HOST:PORT") from None
+        raise AddressInUseError(f"OTLP/HTTP {error}; choose another with --otlp-http HOST:PORT (or off)") from None
     return grpc_server, http_server
 
 
@@ -168,12 +168,20 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0 if sum(report.requests.values()) else 1
 
 
+def _address(text: str) -> str:
+    """``HOST:PORT`` or ``off`` (an argparse type)."""
+    host, _, port = text.rpartition(":")
+    if text == "off" or (host and port.isdigit() and int(port) <= 65535):
+        return text
+    raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 127.0.0.1:4317) or off, got {text!r}")
+
+
 def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
     """The ``receive`` and ``convert`` subcommands."""
     receive = commands.add_parser("receive", help="receive OTLP (gRPC, HTTP) from any sender into a Rerun recording")
-    receive.add_argument("--otlp-grpc", default="127.0.0.1:4317", metavar="HOST:PORT",
+    receive.add_argument("--otlp-grpc", default="127.0.0.1:4317", metavar="HOST:PORT", type=_address,
                          help="OTLP/gRPC address (default 127.0.0.1:4317; 'off' to disable)")
-    receive.add_argument("--otlp-http", default="127.0.0.1:4318", metavar="HOST:PORT",
+    receive.add_argument("--otlp-http", default="127.0.0.1:4318", metavar="HOST:PORT", type=_address,
                          help="OTLP/HTTP address for /v1/{traces,metrics,logs} (default 127.0.0.1:4318; 'off')")
     receive.add_argument("--split-by-service", action="store_true",
                          help="one recording per service.name (--rerun-output is then a directory)")

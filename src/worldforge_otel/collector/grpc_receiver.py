@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import grpc
 
-from worldforge_otel.collector.answers import AddressInUseError, Outcome, handle
+from worldforge_otel.collector.answers import AddressInUseError, Outcome, bind, handle
 from worldforge_otel.collector.pipeline import Pipeline
 
 SERVICES: Final = {
@@ -36,6 +36,7 @@ def _export(pipeline: Pipeline, signal: str) -> Any:
 
 def start_grpc(pipeline: Pipeline, address: str, *, max_request_bytes: int, workers: int = 4) -> grpc.Server:
     """Serve OTLP/gRPC on ``address`` (``host:port``); :class:`AddressInUseError` when it cannot listen."""
+    bind(address).close()  # our own one-line error for a taken port, before grpcio logs its own
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worldforge-otel-grpc"),
         options=[("grpc.max_receive_message_length", max_request_bytes), ("grpc.so_reuseport", 0)],

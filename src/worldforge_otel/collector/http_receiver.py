@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 import zlib
@@ -28,7 +27,7 @@ from typing import Any, Final
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 
-from worldforge_otel.collector.answers import AddressInUseError, Outcome, handle
+from worldforge_otel.collector.answers import Outcome, bind, handle
 from worldforge_otel.collector.decode import to_json
 from worldforge_otel.collector.pipeline import Pipeline
 
@@ -147,22 +146,6 @@ class HttpReceiver:
         """Stop accepting, finish the requests in flight, and return; idempotent."""
         self.server.should_exit = True
         self.thread.join(timeout=timeout_secs)
-
-
-def bind(address: str) -> socket.socket:
-    """A listening TCP socket on ``host:port``; :class:`AddressInUseError` when it cannot be had."""
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"  # an empty host means every interface, as for gRPC
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT, not one in use
-        sock.bind((host, int(port)))
-        sock.listen(128)
-    except (OSError, ValueError) as error:
-        sock.close()
-        raise AddressInUseError(f"cannot listen on {address}: {getattr(error, 'strerror', None) or error}") from None
-    return sock
 
 
 def start_http(pipeline: Pipeline, address: str, *, max_request_bytes: int) -> HttpReceiver:
