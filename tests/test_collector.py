@@ -418,3 +418,77 @@ def test_a_full_queue_tells_senders_to_retry_and_nothing_is_lost(tmp_path):
     assert pipeline.refused["traces"] == 2 and pipeline.written["traces"] == 3
     frame = read_rrd(tmp_path / "busy.rrd", index="worldforge_time", contents="/otel/spans/**")
     assert {p.split("/")[-2] for p in entity_paths(frame)} == {"first", "queued", "retried"}
+
+
+def test_hostile_otlp_values_are_recorded_sanitized_never_crash(tmp_path):
+    """Nested maps, bytes, a 1 MB string, NaN, odd kinds and secrets, through the receiver's own decoding."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    from worldforge_otel.collector.answers import Outcome, handle
+    from worldforge_otel.collector.pipeline import Pipeline
+
+    nested = AnyValue()
+    nested.kvlist_value.values.add(key="api_key", value=AnyValue(string_value="sk-hostile1234567890abcdef"))
+    nested.kvlist_value.values.add(key="inner", value=AnyValue(bytes_value=b"\xff\x00raw"))
+    mixed = AnyValue()
+    mixed.array_value.values.extend([AnyValue(int_value=1), AnyValue(string_value="two")])
+    request = _request(b"\x07" * 8, "hostile span")
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    span.kind, span.status.code, span.status.message = 99, 7, "odd"
+    span.attributes.extend([KeyValue(key="nested", value=nested), KeyValue(key="mixed", value=mixed),
+                            KeyValue(key="huge", value=AnyValue(string_value="x" * 1_000_000)),
+                            KeyValue(key="blob", value=AnyValue(bytes_value=b"\x00\x01"))])  # fmt: skip
+    request.resource_spans[0].resource.attributes.add(key="service.name", value=AnyValue(string_value="h/o st:le"))
+    metrics = ExportMetricsServiceRequest()
+    metric = metrics.resource_metrics.add().scope_metrics.add().metrics.add(name="nan.gauge")
+    metric.gauge.data_points.add(as_double=float("nan"), time_unix_nano=1_700_000_000_000_000_000)
+    metric.gauge.data_points.add(time_unix_nano=1_700_000_000_000_000_000)  # no value: rejected
+    metrics.resource_metrics[0].scope_metrics[0].metrics.add(name="empty")  # no data: rejected
+    logs = ExportLogsServiceRequest()
+    record = logs.resource_logs.add().scope_logs.add().log_records.add(severity_number=99)
+    record.body.kvlist_value.values.add(key="password", value=AnyValue(string_value="hunter2"))
+
+    pipeline = Pipeline(RerunOptions(save_path=tmp_path / "hostile.rrd"))
+    answers = [handle(pipeline, "traces", request.SerializeToString()),
+               handle(pipeline, "metrics", metrics.SerializeToString()),
+               handle(pipeline, "logs", logs.SerializeToString())]  # fmt: skip
+    pipeline.shutdown()
+    assert [a.outcome for a in answers] == [Outcome.ACCEPTED] * 3
+    assert [a.rejected for a in answers] == [0, 2, 0]
+    assert pipeline.failed.total() == 0
+    assert (pipeline.written["traces"], pipeline.written["metrics"], pipeline.written["logs"]) == (1, 1, 1)
+    data = (tmp_path / "hostile.rrd").read_bytes()
+    assert b"sk-hostile" not in data and b"hunter2" not in data
+    frame = read_rrd(tmp_path / "hostile.rrd", index="worldforge_time", contents="/otel/**")
+    assert any(p.startswith("/otel/spans/h_o_st_le/hostile_span") for p in entity_paths(frame))
+
+
+def test_the_queue_is_bounded_in_bytes_too(tmp_path):
+    from worldforge_otel.collector.pipeline import Pipeline
+
+    pipeline = Pipeline(RerunOptions(save_path=tmp_path / "bytes.rrd"), max_queued_bytes=1000)
+    release = threading.Event()
+    write = pipeline._write
+    pipeline._write = lambda *args: (release.wait(30), write(*args))
+    items = {"svc": [object()]}
+    assert pipeline.submit("logs", items, size_bytes=5000)  # an empty queue always takes one request
+    assert pipeline.submit("logs", items, size_bytes=10) is False  # 5000 queued bytes are over the 1000 bound
+    release.set()
+    pipeline.join()
+    assert pipeline.submit("logs", items, size_bytes=10)
+    pipeline._write = lambda *args: None
+    pipeline.shutdown()
+    assert pipeline.refused["logs"] == 1 and pipeline.received["logs"] == 2
+
+
+def test_convert_reads_one_pretty_printed_request_too(tmp_path, capsys):
+    from worldforge_otel.cli import main
+
+    request = json.loads(to_json(_request(b"\x09" * 8, "pretty")))
+    (tmp_path / "one.json").write_text(json.dumps(request, indent=2))
+    assert main(["convert", str(tmp_path / "one.json"), "-o", str(tmp_path / "one.rrd")]) == 0
+    assert "1 traces, 0 metrics, 0 logs requests read" in capsys.readouterr().out
+    frame = read_rrd(tmp_path / "one.rrd", index="worldforge_time", contents="/otel/spans/**")
+    assert any("/pretty/" in p for p in entity_paths(frame))

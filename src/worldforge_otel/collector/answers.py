@@ -56,7 +56,7 @@ def handle(pipeline: Pipeline, signal: str, body: bytes, *, json_body: bool = Fa
     except MalformedRequestError as error:
         return Answer(Outcome.MALFORMED, message=str(error))
     decoded = decode(request)
-    if not pipeline.submit(signal, decoded.by_service):
+    if not pipeline.submit(signal, decoded.by_service, size_bytes=len(body)):
         return Answer(Outcome.BUSY, message="the receiver's queue is full; retry later")
     response = _RESPONSES[signal]()
     if decoded.rejected:

@@ -106,7 +106,8 @@ def run_receive(args: argparse.Namespace) -> int:
     options = _options(args, default_file=RECEIVE_RECORDING)
     if options.save_path is not None and not args.split_by_service:
         Path(options.save_path).unlink(missing_ok=True)
-    pipeline = Pipeline(options, split_by_service=args.split_by_service, max_batches=args.queue_size)
+    pipeline = Pipeline(options, split_by_service=args.split_by_service, max_batches=args.queue_size,
+                        max_queued_bytes=int(args.queue_mib * 1024 * 1024))  # fmt: skip
     try:
         grpc_server, http_server = _start_receivers(args, pipeline)
     except AddressInUseError as error:
@@ -188,6 +189,8 @@ def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
     receive.add_argument("--max-request-mib", type=float, default=16.0, help="largest request body (default 16)")
     receive.add_argument("--queue-size", type=int, default=1024,
                          help="requests queued for writing before senders are told to retry (default 1024)")
+    receive.add_argument("--queue-mib", type=float, default=64.0,
+                         help="request bytes queued for writing before senders are told to retry (default 64)")
     receive.add_argument("--shutdown-timeout", type=float, default=10.0, help="seconds to flush on exit")
     receive.add_argument("--duration", type=float, default=0.0, help=argparse.SUPPRESS)  # tests and benchmarks
     add_rerun_arguments(receive)

@@ -19,6 +19,7 @@ from worldforge_otel.collector.pipeline import Pipeline
 
 _LOG = logging.getLogger("worldforge_otel.collector")
 _KEYS: Final = {"resourceSpans": "traces", "resourceMetrics": "metrics", "resourceLogs": "logs"}
+MAX_SINGLE_DOCUMENT_BYTES: Final = 256 * 1024 * 1024  # a file that is one (pretty-printed) request is read whole
 
 
 @dataclass
@@ -31,19 +32,26 @@ class ConvertReport:
 
 
 def _documents(path: Path) -> Iterator[tuple[int, str]]:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    stripped = text.strip()
-    if stripped.startswith("{") and "\n" in stripped:
-        try:
-            json.loads(stripped)
-        except ValueError:
-            pass  # JSON lines, not one document
-        else:
-            yield 1, stripped
-            return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
+    """``(line number, JSON text)`` of every request, streaming the lines of a JSON-lines file."""
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            small = path.stat().st_size <= MAX_SINGLE_DOCUMENT_BYTES
+            if number == 1 and small and line.lstrip().startswith("{") and not _is_json(line):
+                whole = path.read_text(encoding="utf-8", errors="replace")  # one pretty-printed request?
+                if _is_json(whole):
+                    yield 1, whole
+                    return
             yield number, line
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def convert_files(paths: list[Path], pipeline: Pipeline) -> ConvertReport:

@@ -34,6 +34,7 @@ from worldforge_otel.rerun.span_exporter import RerunSpanExporter
 
 _LOG = logging.getLogger("worldforge_otel.collector")
 DEFAULT_MAX_BATCHES: Final = 1024
+DEFAULT_MAX_QUEUED_BYTES: Final = 64 * 1024 * 1024  # of request bodies; the decoded objects take a few times more
 _STOP: Final = object()
 
 
@@ -69,12 +70,20 @@ class Pipeline:
         split_by_service: One recording per ``service.name``: ``options.save_path`` is then a directory
             holding ``<service>.rrd`` files, and live destinations get one recording id per service.
         max_batches: Queue bound, in requests; a full queue refuses new ones (``submit`` returns False).
+        max_queued_bytes: Queue bound, in request-body bytes (one request is always taken when the queue is empty).
     """
 
     def __init__(
-        self, options: RerunOptions, *, split_by_service: bool = False, max_batches: int = DEFAULT_MAX_BATCHES
+        self,
+        options: RerunOptions,
+        *,
+        split_by_service: bool = False,
+        max_batches: int = DEFAULT_MAX_BATCHES,
+        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
     ) -> None:
         self.options = options
+        self.max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0
         self.split_by_service = split_by_service
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_batches)
         self._backends: dict[str, RerunBackend] = {}
@@ -87,20 +96,22 @@ class Pipeline:
         self._worker = threading.Thread(target=self._run, name="worldforge-otel-receive", daemon=True)
         self._worker.start()
 
-    def submit(self, signal: str, by_service: dict[str, list[Any]]) -> bool:
-        """Queue a decoded request; False (nothing queued) when the queue is full or the pipeline closed."""
+    def submit(self, signal: str, by_service: dict[str, list[Any]], *, size_bytes: int = 0) -> bool:
+        """Queue a decoded request of ``size_bytes``; False (nothing queued) when full or closed."""
         if not by_service:
             return True
         count = sum(count_items(items) for items in by_service.values())
         with self._lock:
-            if self._closed:
+            over = self._queued_bytes and self._queued_bytes + size_bytes > self.max_queued_bytes
+            if self._closed or over:
                 self.refused[signal] += count
                 return False
             try:
-                self._queue.put_nowait((signal, by_service, count))
+                self._queue.put_nowait((signal, by_service, count, size_bytes))
             except queue.Full:
                 self.refused[signal] += count
                 return False
+            self._queued_bytes += size_bytes
             self.received[signal] += count
         return True
 
@@ -134,8 +145,12 @@ class Pipeline:
             try:
                 if item is _STOP:
                     return
-                signal, by_service, count = item
-                self._write(signal, by_service, count)
+                signal, by_service, count, size_bytes = item
+                try:
+                    self._write(signal, by_service, count)
+                finally:
+                    with self._lock:
+                        self._queued_bytes -= size_bytes
             except Exception:  # a writer bug must not stop the receiver; counted, logged once per batch
                 _LOG.exception("worldforge_otel: could not write a received batch to Rerun")
             finally:
