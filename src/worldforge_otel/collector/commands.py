@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 import sys
 import threading
@@ -158,7 +157,7 @@ def run_convert(args: argparse.Namespace) -> int:
         output.mkdir(parents=True, exist_ok=True)
     else:
         output.unlink(missing_ok=True)
-    options = dataclasses.replace(RerunOptions(save_path=output, application_id="worldforge"))
+    options = RerunOptions(save_path=output, application_id="worldforge")
     pipeline = Pipeline(options, split_by_service=args.split_by_service)
     report = convert_files(list(args.files), pipeline)
     pipeline.shutdown()
