@@ -74,9 +74,9 @@ class Receiver:
     def url(self, signal_name: str) -> str:
         return f"http://127.0.0.1:{self.http_port}/v1/{signal_name}"
 
-    def stop(self) -> str:
-        """SIGTERM, as an operator would; returns what it printed (asserting it exited 0)."""
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> str:
+        """SIGTERM (or Ctrl-C's SIGINT), as an operator would; returns what it printed (asserting it exited 0)."""
+        self.process.send_signal(how)
         output, _ = self.process.communicate(timeout=60)
         assert self.process.returncode == 0, output
         return output
@@ -265,7 +265,7 @@ def test_two_services_at_once_stay_apart_in_one_recording_and_split_into_files(t
     for thread in threads:
         thread.join(timeout=120)
     assert "- traces: 80 received, 80 written" in receiver.stop()
-    printed = split.stop()
+    printed = split.stop(signal.SIGINT)  # Ctrl-C flushes the same way
     assert "- recording alpha:" in printed and "- recording beta:" in printed
     paths = entity_paths(read_rrd(tmp_path / "both.rrd", index="worldforge_time", contents="/otel/spans/**"))
     assert {"/otel/spans/alpha/alpha_request/log", "/otel/spans/beta/beta_request/log"} <= paths
