@@ -215,6 +215,32 @@ def test_the_trace_waterfall_draws_every_span_of_a_trace_as_a_bar_at_its_depth(t
     assert all(line.startswith("    ") for line in lines[2:])
 
 
+def test_spans_whose_parents_loop_are_still_drawn_once(tmp_path):
+    """Ids from a broken sender (collector mode takes any OTLP): a self-parent and a parent loop lose no bar."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext
+
+    from worldforge_otel.rerun import RerunSpanExporter
+
+    trace_id = 0xABC
+
+    def span(name: str, span_id: int, parent_id: int | None, start: int) -> ReadableSpan:
+        parent = SpanContext(trace_id, parent_id, is_remote=False) if parent_id else None
+        return ReadableSpan(name=name, context=SpanContext(trace_id, span_id, is_remote=False), parent=parent,
+                            start_time=1_000_000 * start, end_time=1_000_000 * (start + 2))  # fmt: skip
+
+    path = tmp_path / "loops.rrd"
+    exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
+    exporter.export([span("root", 1, None, 0), span("self", 2, 2, 1), span("a", 3, 4, 2), span("b", 4, 3, 3)])
+    exporter.shutdown()
+    base = f"/otel/traces/{trace_id:032x}"
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
+    (centers,) = column_cells(frame, f"{base}/spans", "Boxes2D:centers")
+    (tree,) = column_values(frame, f"{base}/tree", "TextDocument:text")
+    assert len(centers) == 4 and len({round(c[1], 9) for c in centers}) == 4  # four bars, four rows
+    assert [line.split(" · ")[0] for line in tree.splitlines()] == ["root", "  self", "  a", "    b"]
+
+
 def test_traces_are_stacked_without_overlapping(tmp_path, providers):
     path = tmp_path / "stacked.rrd"
     telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,

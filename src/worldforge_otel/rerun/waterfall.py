@@ -108,38 +108,16 @@ class TraceWaterfall:
         return trace
 
 
-def _depths(bars: dict[int, _Bar]) -> dict[int, int]:
-    depths: dict[int, int] = {}
-    root = -1  # stands for "no parent"
-    for span_id in bars:
-        chain: list[int] = []
-        node = span_id
-        while node in bars and node not in depths and len(chain) <= len(bars):
-            chain.append(node)
-            parent = bars[node].parent_id
-            node = parent if parent is not None else root
-        if node == root:
-            base = 0  # the chain starts at a root span
-        elif node in depths:
-            base = depths[node] + 1  # under a span placed already
-        else:
-            base = 1  # under a parent not seen yet (still running): one level below the trace's roots
-        for offset, item in enumerate(reversed(chain)):
-            depths[item] = base + offset
-    return depths
-
-
 def _draw(batch: ColumnBatch, path: str, trace: _Trace, time_ns: int) -> float:
     """Add the rows of one trace; returns the y below it (where the next trace may start)."""
     bars = trace.bars
-    depths = _depths(bars)
     order = _tree_order(bars)
     origin = min(bar.start_ns for bar in bars.values())
     end = max(bar.end_ns for bar in bars.values())
     row = max((end - origin) / 1e6, 1e-3) / ROWS_PER_WIDTH
     mins, sizes, labels, colors = [], [], [], []
     event_points, event_labels = [], []
-    for index, span_id in enumerate(order):
+    for index, (span_id, _) in enumerate(order):
         bar = bars[span_id]
         y = trace.top + index * row
         duration_ms = (bar.end_ns - bar.start_ns) / 1e6
@@ -157,31 +135,47 @@ def _draw(batch: ColumnBatch, path: str, trace: _Trace, time_ns: int) -> float:
         count = len(event_points)
         batch.shape(f"{path}/events", ShapeKind.POINTS2D, time_ns=time_ns, positions=event_points,
                     labels=event_labels, colors=[EVENT_COLOR] * count, radii=[row * 0.2] * count)  # fmt: skip
-    batch.document(f"{path}/tree", _tree(bars, depths, order, origin), time_ns=time_ns)
+    batch.document(f"{path}/tree", _tree(bars, order, origin), time_ns=time_ns)
     return trace.top + (len(order) + TRACE_GAP_ROWS) * row
 
 
-def _tree_order(bars: dict[int, _Bar]) -> list[int]:
-    """Span ids parent first, siblings by start time; a span whose parent is not here counts as a root."""
+def _tree_order(bars: dict[int, _Bar]) -> list[tuple[int, int]]:
+    """Every span once, as ``(span id, depth)``: parent first, siblings by start time.
+
+    A span without a parent is a root (depth 0); one whose parent has not arrived (still running) or whose
+    parents form a loop (ids from a broken sender) is a root one level in (depth 1).
+    """
     children: dict[int | None, list[int]] = {}
     for span_id, bar in bars.items():
-        parent = bar.parent_id if bar.parent_id in bars else None
+        parent = bar.parent_id if bar.parent_id in bars and bar.parent_id != span_id else None
         children.setdefault(parent, []).append(span_id)
-    order: list[int] = []
-    stack = sorted(children.get(None, []), key=lambda s: bars[s].start_ns, reverse=True)
-    while stack:
-        span_id = stack.pop()
-        order.append(span_id)
-        stack.extend(sorted(children.get(span_id, []), key=lambda s: bars[s].start_ns, reverse=True))
+
+    def by_start(span_ids: list[int]) -> list[int]:
+        return sorted(span_ids, key=lambda s: bars[s].start_ns, reverse=True)  # popped from the end: earliest first
+
+    order: list[tuple[int, int]] = []
+    placed: set[int] = set()
+    roots = by_start(children.get(None, []))
+    stack = [(span_id, 0 if bars[span_id].parent_id is None else 1) for span_id in roots]
+    unplaced = iter(sorted(bars, key=lambda s: bars[s].start_ns))
+    while stack or len(placed) < len(bars):
+        if not stack:  # only spans whose parents form a loop are left
+            stack.append((next(s for s in unplaced if s not in placed), 1))
+        span_id, depth = stack.pop()
+        if span_id in placed:
+            continue
+        placed.add(span_id)
+        order.append((span_id, depth))
+        stack.extend((child, depth + 1) for child in by_start(children.get(span_id, [])))
     return order
 
 
-def _tree(bars: dict[int, _Bar], depths: dict[int, int], order: list[int], origin: int) -> str:
+def _tree(bars: dict[int, _Bar], order: list[tuple[int, int]], origin: int) -> str:
     lines = []
-    for span_id in order:
+    for span_id, depth in order:
         bar = bars[span_id]
         lines.append(
-            f"{'  ' * depths[span_id]}{bar.name} · {(bar.end_ns - bar.start_ns) / 1e6:.2f} ms "
+            f"{'  ' * depth}{bar.name} · {(bar.end_ns - bar.start_ns) / 1e6:.2f} ms "
             f"(+{(bar.start_ns - origin) / 1e6:.2f} ms) span {span_id:016x}"
         )
     return "\n".join(lines)
