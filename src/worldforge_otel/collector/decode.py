@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar, cast
 
@@ -66,11 +66,6 @@ class Decoded(Generic[_T]):
         """Count one rejected item; the first reason is the one reported."""
         self.rejected += 1
         self.reason = self.reason or reason
-
-    @property
-    def accepted(self) -> int:
-        """Items kept."""
-        return sum(len(items) for items in self.by_service.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +204,16 @@ def scope(proto: InstrumentationScope) -> SdkScope:
     return SdkScope(proto.name, proto.version or None)
 
 
+def _scoped_items(groups: Iterable[Any], scopes: str, items: str) -> Iterator[tuple[str, Resource, SdkScope, Any]]:
+    """``(service, resource, scope, item)`` for every span or log record of the request's resource groups."""
+    for group in groups:
+        service, sdk_resource = resource(group.resource)
+        for scoped in getattr(group, scopes):
+            sdk_scope = scope(scoped.scope)
+            for item in getattr(scoped, items):
+                yield service, sdk_resource, sdk_scope, item
+
+
 def _id(raw: bytes, size: int) -> int | None:
     """The id as an int when it has OTLP's size and is not all zeros."""
     return int.from_bytes(raw, "big") if len(raw) == size and any(raw) else None
@@ -224,21 +229,17 @@ _KINDS: Final = {
 def spans_from_request(request: ExportTraceServiceRequest) -> Decoded[ReadableSpan]:
     """The request's spans as SDK ``ReadableSpan`` objects."""
     decoded: Decoded[ReadableSpan] = Decoded()
-    for resource_spans in request.resource_spans:
-        service, sdk_resource = resource(resource_spans.resource)
-        for scope_spans in resource_spans.scope_spans:
-            sdk_scope = scope(scope_spans.scope)
-            for span in scope_spans.spans:
-                trace_id, span_id = _id(span.trace_id, 16), _id(span.span_id, 8)
-                parent_id = _id(span.parent_span_id, 8)
-                if trace_id is None or span_id is None or (span.parent_span_id and parent_id is None):
-                    decoded.reject("a span's trace_id must be 16 bytes and span_id/parent_span_id 8, not all zero")
-                    continue
-                try:
-                    decoded.add(service, _span(span, ids=(trace_id, span_id, parent_id), resource=sdk_resource,
-                                               scope=sdk_scope))  # fmt: skip
-                except Exception as error:  # a value the SDK objects cannot hold
-                    decoded.reject(f"unreadable span: {error}")
+    for service, sdk_resource, sdk_scope, span in _scoped_items(request.resource_spans, "scope_spans", "spans"):
+        trace_id, span_id = _id(span.trace_id, 16), _id(span.span_id, 8)
+        parent_id = _id(span.parent_span_id, 8)
+        if trace_id is None or span_id is None or (span.parent_span_id and parent_id is None):
+            decoded.reject("a span's trace_id must be 16 bytes and span_id/parent_span_id 8, not all zero")
+            continue
+        try:
+            decoded.add(service, _span(span, ids=(trace_id, span_id, parent_id), resource=sdk_resource,
+                                       scope=sdk_scope))  # fmt: skip
+        except Exception as error:  # a value the SDK objects cannot hold
+            decoded.reject(f"unreadable span: {error}")
     return decoded
 
 
@@ -332,25 +333,20 @@ def _count_sum_point(point: Any) -> HistogramDataPoint:
 def logs_from_request(request: ExportLogsServiceRequest) -> Decoded[ReceivedLog]:
     """The request's log records, shaped like the SDK's ``LogData``."""
     decoded: Decoded[ReceivedLog] = Decoded()
-    for resource_logs in request.resource_logs:
-        service, sdk_resource = resource(resource_logs.resource)
-        for scope_logs in resource_logs.scope_logs:
-            sdk_scope = scope(scope_logs.scope)
-            for record in scope_logs.log_records:
-                if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
-                    decoded.reject("a log record's trace_id must be 16 bytes and span_id 8 (or both empty)")
-                    continue
-                severity = SeverityNumber(record.severity_number) if 0 < record.severity_number <= 24 else None
-                decoded.add(service, ReceivedLog(
-                    ReceivedLogRecord(
-                        timestamp=record.time_unix_nano or None,
-                        observed_timestamp=record.observed_time_unix_nano or None,
-                        severity_number=severity, severity_text=record.severity_text or None,
-                        body=any_value(record.body), attributes=attributes(record.attributes),
-                        trace_id=int.from_bytes(record.trace_id, "big"), span_id=int.from_bytes(record.span_id, "big"),
-                    ),
-                    sdk_resource, sdk_scope,
-                ))  # fmt: skip
+    for service, sdk_resource, sdk_scope, record in _scoped_items(request.resource_logs, "scope_logs", "log_records"):
+        if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
+            decoded.reject("a log record's trace_id must be 16 bytes and span_id 8 (or both empty)")
+            continue
+        severity = SeverityNumber(record.severity_number) if 0 < record.severity_number <= 24 else None
+        decoded.add(service, ReceivedLog(
+            ReceivedLogRecord(
+                timestamp=record.time_unix_nano or None, observed_timestamp=record.observed_time_unix_nano or None,
+                severity_number=severity, severity_text=record.severity_text or None,
+                body=any_value(record.body), attributes=attributes(record.attributes),
+                trace_id=int.from_bytes(record.trace_id, "big"), span_id=int.from_bytes(record.span_id, "big"),
+            ),
+            sdk_resource, sdk_scope,
+        ))  # fmt: skip
     return decoded
 
 

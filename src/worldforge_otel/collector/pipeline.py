@@ -115,10 +115,6 @@ class Pipeline:
             self.received[signal] += count
         return True
 
-    def services(self) -> list[str]:
-        """The services seen so far (the recordings' names with ``split_by_service``)."""
-        return sorted(self._backends)
-
     def destinations(self) -> list[tuple[str, RerunSink]]:
         """``(service or "all", sink)`` of every recording opened so far."""
         return [(name, backend.sink) for name, backend in sorted(self._backends.items())]
