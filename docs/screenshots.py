@@ -23,10 +23,8 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from otlp_backend import Rotel, free_port, rotel_binary, wait_for_port  # noqa: E402  # the tests' real OTLP parts
+
 WINDOW = (1280, 720)
 MAX_PNG_BYTES = 300_000
 SETTLE_SECS = 8.0  # the viewer's notices (software rasterizer, container) fade after a few seconds
@@ -62,7 +63,6 @@ class Shot:
     """A recording to make and the picture of it."""
 
     name: str
-    caption: str
     record: Callable[[Path, Path], None]  # (recording, scratch directory)
     scene: tuple[float, float, float, float] = DEFAULT_SCENE  # the 3D view's region, as fractions of the window
 
@@ -97,59 +97,24 @@ def record_dual_export(path: Path, scratch: Path) -> None:
 
 
 SHOTS = (
-    Shot("demo", "`worldforge-otel demo`: world, plan, retries and a failure, benchmark bars", record_demo),
-    Shot("worldforge", "the real worldforge-ai flow: objects, boxes, plan targets, benchmark bars", record_worldforge),
-    Shot("pusht", "`worldforge-otel pusht`: the last step on the tabletop, scores and pose error", record_pusht,
-         SHOWCASE_SCENE),
-    Shot("dual-export", "a trace also sent through a real OTLP collector: waterfall and span tree",
-         record_dual_export),
-)  # fmt: skip
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    Shot("demo", record_demo),  # world, plan, retries and a failure, benchmark bars
+    Shot("worldforge", record_worldforge),  # the real worldforge-ai flow: objects, boxes, plan targets, bars
+    Shot("pusht", record_pusht, SHOWCASE_SCENE),  # the last step on the tabletop, scores and pose error
+    Shot("dual-export", record_dual_export),  # a trace also sent through a real OTLP collector: waterfall, tree
+)
 
 
 @contextlib.contextmanager
 def rotel_collector(scratch: Path) -> Iterator[str]:
     """A real rotel collector receiving OTLP/gRPC (and discarding it); yields its endpoint."""
+    binary = rotel_binary()
+    if binary is None:
+        raise Unavailable("the dual-export shot needs the rotel collector (pip install rotel)")
+    rotel = Rotel(binary, None, scratch / "rotel.log")
     try:
-        import rotel
-    except ImportError:
-        raise Unavailable("the dual-export shot needs the rotel collector (pip install rotel)") from None
-    binary = Path(rotel.__file__).parent / "rotel-agent"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROTEL_")}
-    # rotel-agent links libpython; pyenv keeps it off the linker's path.
-    libraries = [sysconfig.get_config_var("LIBDIR"), env.get("LD_LIBRARY_PATH")]
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, libraries))
-    with (scratch / "rotel.log").open("ab") as log:
-        process = subprocess.Popen([str(binary), "start", "--otlp-grpc-endpoint", f"127.0.0.1:{port}",
-                                    "--otlp-http-endpoint", f"127.0.0.1:{free_port()}", "--exporter", "blackhole"],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        _wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield rotel.grpc_endpoint
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the process serving port {port} exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listened on port {port} within {timeout:.0f} s")
+        rotel.stop()
 
 
 def viewer_problem() -> str | None:
@@ -193,7 +158,7 @@ def screenshot(
             env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        _wait_for_port(port, viewer, timeout=60.0)
+        wait_for_port(port, timeout=60.0, process=viewer)
         client = ViewerClient(f"rerun+http://127.0.0.1:{port}/proxy")
         time.sleep(settle)
         raw = log.with_suffix(".raw.png")

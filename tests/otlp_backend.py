@@ -28,9 +28,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
+def wait_for_port(port: int, timeout: float = 10.0, process: subprocess.Popen | None = None) -> None:
+    """Until something listens on ``port``; fails at once when ``process`` (the one to listen) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process that was to serve port {port} exited with {process.returncode}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -178,9 +181,10 @@ def rotel_binary() -> Path | None:
 
 
 class Rotel:
-    """The rotel OTLP collector as a subprocess, forwarding everything to ``forward_to`` over OTLP/HTTP."""
+    """The rotel OTLP collector as a subprocess, forwarding everything to ``forward_to`` over OTLP/HTTP
+    (or, with ``forward_to=None``, discarding it)."""
 
-    def __init__(self, binary: Path, forward_to: str, log_path: Path) -> None:
+    def __init__(self, binary: Path, forward_to: str | None, log_path: Path) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROTEL_")}
         # rotel-agent links libpython (for its Python processors); pyenv keeps it outside the linker's path.
@@ -189,13 +193,13 @@ class Rotel:
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
             [str(binary), "start", "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
-             "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}", "--exporter", "otlp",
-             "--otlp-exporter-endpoint", forward_to, "--otlp-exporter-protocol", "http",
-             "--batch-timeout", "10ms"],
+             "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}", "--batch-timeout", "10ms",
+             *(["--exporter", "otlp", "--otlp-exporter-endpoint", forward_to, "--otlp-exporter-protocol", "http"]
+               if forward_to else ["--exporter", "blackhole"])],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        wait_for_port(self.grpc_port)
-        wait_for_port(self.http_port)
+        wait_for_port(self.grpc_port, process=self.process)
+        wait_for_port(self.http_port, process=self.process)
 
     @property
     def grpc_endpoint(self) -> str:
