@@ -105,11 +105,16 @@ def parse_protobuf(body: bytes, message_type: type[_T]) -> _T:
 
 
 def parse_json(text: str | bytes, message_type: type[_T]) -> _T:
-    """``message_type`` parsed from OTLP/JSON (hex ids, unknown fields ignored)."""
+    """``message_type`` parsed from OTLP/JSON text (hex ids, unknown fields ignored)."""
     try:
         document = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedRequestError(f"not JSON: {error}") from None
+    return from_json_document(document, message_type)
+
+
+def from_json_document(document: object, message_type: type[_T]) -> _T:
+    """``message_type`` from an already parsed OTLP/JSON document."""
     if not isinstance(document, dict):
         raise MalformedRequestError(f"expected a JSON object ({message_type.__name__}), got {type(document).__name__}")
     try:
@@ -378,6 +383,7 @@ __all__ = [
     "ReceivedLog",
     "ReceivedLogRecord",
     "count_items",
+    "from_json_document",
     "logs_from_request",
     "metrics_from_request",
     "parse_json",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from worldforge_otel.collector.decode import SIGNALS, Decoded, MalformedRequestError, parse_json
+from worldforge_otel.collector.decode import SIGNALS, Decoded, MalformedRequestError, from_json_document
 from worldforge_otel.collector.pipeline import Pipeline
 
 _LOG = logging.getLogger("worldforge_otel.collector")
@@ -33,11 +33,11 @@ class ConvertReport:
 
 def _documents(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, JSON text)`` of every request, streaming the lines of a JSON-lines file."""
+    small = path.stat().st_size <= MAX_SINGLE_DOCUMENT_BYTES
     with path.open(encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            small = path.stat().st_size <= MAX_SINGLE_DOCUMENT_BYTES
             if number == 1 and small and line.lstrip().startswith("{") and not _is_json(line):
                 whole = path.read_text(encoding="utf-8", errors="replace")  # one pretty-printed request?
                 if _is_json(whole):
@@ -60,7 +60,8 @@ def convert_files(paths: list[Path], pipeline: Pipeline) -> ConvertReport:
     for path in paths:
         for number, line in _documents(path):
             try:
-                keys = json.loads(line).keys() & _KEYS.keys()
+                document = json.loads(line)
+                keys = document.keys() & _KEYS.keys()
             except (ValueError, AttributeError) as error:
                 report.bad_lines.append(f"{path}:{number}: not a JSON object ({error})")
                 continue
@@ -70,7 +71,7 @@ def convert_files(paths: list[Path], pipeline: Pipeline) -> ConvertReport:
             signal = _KEYS[keys.pop()]
             request_type, decode, _ = SIGNALS[signal]
             try:
-                decoded: Decoded[object] = decode(parse_json(line, request_type))
+                decoded: Decoded[object] = decode(from_json_document(document, request_type))
             except MalformedRequestError as error:
                 report.bad_lines.append(f"{path}:{number}: {error}")
                 continue
