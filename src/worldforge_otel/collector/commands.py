@@ -6,7 +6,6 @@ import argparse
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
@@ -78,8 +77,8 @@ def _start_receivers(args: argparse.Namespace, pipeline: Any) -> tuple[Any, Any]
     return grpc_server, http_server
 
 
-def _wait_for_signal(duration: float) -> None:
-    """Block until SIGINT or SIGTERM (or ``duration`` seconds, when set)."""
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -87,10 +86,8 @@ def _wait_for_signal(duration: float) -> None:
 
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, on_signal)
-    started = time.monotonic()
-    while not stop.wait(0.2):
-        if duration and time.monotonic() - started >= duration:
-            return
+    while not stop.wait(0.2):  # a timed wait, so the main thread runs the signal handlers promptly
+        pass
 
 
 def run_receive(args: argparse.Namespace) -> int:
@@ -120,7 +117,7 @@ def run_receive(args: argparse.Namespace) -> int:
     destination = options.save_path or options.connect_url or ("spawned viewer" if options.spawn else "grpc server")
     print(f"- writing to: {destination}{' (one .rrd per service.name)' if args.split_by_service else ''}", flush=True)
     print("- ready (Ctrl-C or SIGTERM flushes and stops)", flush=True)
-    _wait_for_signal(args.duration)
+    _wait_for_signal()
     if grpc_server is not None:
         grpc_server.stop(grace=5).wait(6)  # finishes the requests in flight
     if http_server is not None:
@@ -191,7 +188,6 @@ def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
     receive.add_argument("--queue-mib", type=float, default=64.0,
                          help="request bytes queued for writing before senders are told to retry (default 64)")
     receive.add_argument("--shutdown-timeout", type=float, default=10.0, help="seconds to flush on exit")
-    receive.add_argument("--duration", type=float, default=0.0, help=argparse.SUPPRESS)  # tests and benchmarks
     add_rerun_arguments(receive)
     receive.set_defaults(run=run_receive)
     convert = commands.add_parser("convert", help="convert OTLP/JSON files (Collector file exporter) to a recording")
