@@ -16,7 +16,6 @@ answered in the same encoding:
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import zlib
@@ -24,7 +23,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 
 from worldforge_otel.collector.answers import Outcome, bind, handle
@@ -129,7 +127,7 @@ async def _status(send: Send, status: int, code: int, message: str, *, as_json: 
     """An OTLP error answer: a ``google.rpc.Status`` in the request's encoding."""
     proto = Status(code=code, message=message)
     if as_json:
-        await _respond(send, status, json.dumps(json_format.MessageToDict(proto)).encode(), JSON, headers)
+        await _respond(send, status, to_json(proto).encode(), JSON, headers)
     else:
         await _respond(send, status, proto.SerializeToString(), PROTOBUF, headers)
 
@@ -140,7 +138,6 @@ class HttpReceiver:
 
     server: Any
     thread: threading.Thread
-    address: str
 
     def stop(self, timeout_secs: float = 5.0) -> None:
         """Stop accepting, finish the requests in flight, and return; idempotent."""
@@ -161,4 +158,4 @@ def start_http(pipeline: Pipeline, address: str, *, max_request_bytes: int) -> H
     deadline = time.monotonic() + 10
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
-    return HttpReceiver(server=server, thread=thread, address=address)
+    return HttpReceiver(server=server, thread=thread)
