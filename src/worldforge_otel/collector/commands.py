@@ -77,8 +77,8 @@ def _start_receivers(args: argparse.Namespace, pipeline: Any) -> tuple[Any, Any]
     return grpc_server, http_server
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+def _stop_on_signals() -> threading.Event:
+    """An event SIGINT and SIGTERM set (installed before the receivers start, so none is missed)."""
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -86,8 +86,7 @@ def _wait_for_signal() -> None:
 
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, on_signal)
-    while not stop.wait(0.2):  # a timed wait, so the main thread runs the signal handlers promptly
-        pass
+    return stop
 
 
 def run_receive(args: argparse.Namespace) -> int:
@@ -99,6 +98,7 @@ def run_receive(args: argparse.Namespace) -> int:
     from worldforge_otel.collector.answers import AddressInUseError
     from worldforge_otel.collector.pipeline import Pipeline
 
+    stop = _stop_on_signals()
     options = _options(args, default_file=RECEIVE_RECORDING)
     if options.save_path is not None and not args.split_by_service:
         Path(options.save_path).unlink(missing_ok=True)
@@ -117,7 +117,8 @@ def run_receive(args: argparse.Namespace) -> int:
     destination = options.save_path or options.connect_url or ("spawned viewer" if options.spawn else "grpc server")
     print(f"- writing to: {destination}{' (one .rrd per service.name)' if args.split_by_service else ''}", flush=True)
     print("- ready (Ctrl-C or SIGTERM flushes and stops)", flush=True)
-    _wait_for_signal()
+    while not stop.wait(0.2):  # a timed wait, so the main thread runs the signal handlers promptly
+        pass
     if grpc_server is not None:
         grpc_server.stop(grace=5).wait(6)  # finishes the requests in flight
     if http_server is not None:
