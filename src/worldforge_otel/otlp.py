@@ -15,6 +15,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from worldforge_otel import _env
+from worldforge_otel.boundary import SanitizingLogExporter, SanitizingMetricExporter, SanitizingSpanExporter
 
 _LOG = logging.getLogger(__name__)
 
@@ -57,7 +58,11 @@ def resolve_target(endpoint: str | None, protocol: str | None, *, use_environmen
 
 
 def build_exporters(target: OtlpTarget) -> dict[str, Any] | None:
-    """OTLP span, metric and log exporters for ``target`` (keys ``traces``, ``metrics``, ``logs``)."""
+    """OTLP span, metric and log exporters for ``target`` (keys ``traces``, ``metrics``, ``logs``).
+
+    Each is wrapped by the trust boundary (:mod:`worldforge_otel.boundary`): what leaves over OTLP is sanitized
+    on the export thread, as what goes to Rerun is.
+    """
     try:
         if target.protocol == GRPC:
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -88,7 +93,11 @@ def build_exporters(target: OtlpTarget) -> dict[str, Any] | None:
             exporters[signal] = exporter_class(endpoint=base + _HTTP_PATHS[signal])
         else:
             exporters[signal] = exporter_class(endpoint=target.endpoint.rstrip("/") + _HTTP_PATHS[signal])
-    return exporters
+    return {
+        "traces": SanitizingSpanExporter(exporters["traces"]),
+        "metrics": SanitizingMetricExporter(exporters["metrics"]),
+        "logs": SanitizingLogExporter(exporters["logs"]),
+    }
 
 
 def _check_url(endpoint: str) -> tuple[int | None, str]:

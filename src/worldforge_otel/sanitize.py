@@ -1,11 +1,20 @@
-"""Secret redaction and value cleaning, applied before anything reaches a span, a metric or Rerun.
+"""Secret redaction and value cleaning: one pass per string, linear in its length whatever the input.
 
 What is removed:
 
-- URL userinfo (``https://user:pass@host``), query strings and fragments (signed URLs live there);
-- values under keys that name a secret (``authorization``, ``api_key``, ``token``, ``password``,
-  ``secret``, ``signature``, ``signed_url``, ``cookie``, ``credential``, ``private_key`` ...);
-- ``Bearer``/``Basic`` credentials, ``key=value`` secrets, JWTs and well-known key formats inside free text.
+- URL userinfo (``https://user:pass@host``), query strings and fragments (signed URLs live there), and the
+  paths of webhook URLs whose path is the credential (Slack, Discord, Telegram bots);
+- values under keys that name a secret (:func:`is_secret_key`: ``authorization``, ``api_key``, ``token``,
+  ``password``/``pwd``/``passcode``, ``secret``, ``signature``, ``cookie``, ``credential``, ``private_key``,
+  ``session.id``, ``connection_string``, ``x-functions-key`` ...);
+- inside free text: ``Bearer``/``Basic`` credentials, ``key=value`` / ``key: value`` / ``--key value`` secrets,
+  cookie headers, PEM/OpenSSH private keys, JWTs and well-known key formats (AWS, GitHub, GitLab, Slack,
+  Stripe, OpenAI, Anthropic, Google, Hugging Face, SendGrid, npm, PyPI, Twilio, Discord, Telegram ...).
+
+How: strings without a secret marker (``=``, ``:``, a run of 16 token characters, an auth scheme, a PEM
+header) are returned after one cheap scan. The others go through one combined pattern whose every quantifier
+is bounded, so no input makes it backtrack (a fuzz test holds 100 kB adversarial strings to milliseconds).
+Text is redacted *before* it is cut to length, so a secret cut at the limit cannot survive.
 
 What is cleaned: strings that are not valid UTF-8, non-finite floats, bytes, deep or huge structures.
 A string cut short ends with :data:`TRUNCATION_MARKER` and the number of characters dropped.
@@ -13,6 +22,7 @@ A string cut short ends with :data:`TRUNCATION_MARKER` and the number of charact
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -26,74 +36,169 @@ TRUNCATION_MARKER: Final = "…[truncated {dropped} chars]"
 DEFAULT_MAX_STRING_CHARS: Final = 4096
 MAX_DEPTH: Final = 8
 MAX_ITEMS: Final = 256
+LONGEST_SECRET_CHARS: Final = 16_384
+"""Text past ``max_chars + LONGEST_SECRET_CHARS`` is dropped before redacting (a secret that long would be cut)."""
+_CACHED_CHARS: Final = 256  # shorter strings are remembered (attribute values repeat: methods, routes, names)
 
-_SECRET_KEY = re.compile(
-    r"authorization|api[-_]?key|apikey|access[-_]?key|private[-_]?key|client[-_]?secret|secret"
-    r"|passw(?:or)?d|passphrase|token(?!s)|signature|signed[-_]?url|credential|cookie|session[-_]?id"
-    r"|x[-_]amz[-_]|sig$",
+# Keys whose value is a secret. Long names match anywhere in a key; short ones only as a whole word.
+_LONG_KEYS: Final = (
+    r"api[-_.]?key|apikey|access[-_.]?key|secret[-_.]?key|private[-_.]?key|account[-_.]?key"
+    r"|shared[-_.]?access[-_.]?key|subscription[-_.]?key|functions[-_.]?key|master[-_.]?key|client[-_.]?secret"
+    r"|secret|passw(?:or)?d|passphrase|passcode|token|credentials?|authori[sz]ation|cookie|signature"
+    r"|session[-_.]?(?:id|key)|connection[-_.]?string|conn[-_.]?str|x[-_]amz[-_](?:security[-_]token|signature"
+    r"|credential)|signed[-_.]?url|dsn"
+)
+_SHORT_KEYS: Final = r"pwd|pw|pass|auth|key|sig|sid|jwt|otp|pin"
+_SECRET_KEY: Final = re.compile(
+    rf"(?:{_LONG_KEYS})s?(?![a-z])|(?<![a-z0-9])(?:{_SHORT_KEYS})(?![a-z0-9])",
     re.IGNORECASE,
 )
-_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
-_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-_KEY_VALUE = re.compile(
-    r"\b((?:[A-Za-z0-9]+[-_])*(?:api[-_]?key|apikey|access[-_]?key|token|password|passwd|secret"
-    r"|signature|sig|auth|authorization|credential)s?)([\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&,;\"']+)",
-    re.IGNORECASE,
+# Counts and kinds of tokens (``max_tokens``, ``gen_ai.usage.input_tokens``, ``token_type``) are not secrets.
+_NOT_SECRET_KEY: Final = re.compile(r"tokens(?![a-z])|token[-_.]?(?:count|usage|limit|type|budget|ize)", re.IGNORECASE)
+
+# -- the one combined pattern (every quantifier bounded; alternatives tried in order at each position) -------
+_VALUE: Final = (
+    r"(?:(?:Bearer|Basic|Digest|Token|Negotiate)[ \t]{1,4})?"
+    r"(?:\"[^\"\r\n]{0,4096}\"?|'[^'\r\n]{0,4096}'?|[^\s&,;\"'<>{}\[\]()]{1,4096})"
 )
-_KNOWN_SECRET_FORMATS = re.compile(
-    r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"  # JWT
-    r"|\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"  # OpenAI/Stripe style keys
-    r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key id
-    r"|\bgh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
-    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
-    r"|\bhf_[A-Za-z0-9]{20,}"  # Hugging Face tokens
+_PATTERNS: Final = (
+    # a URL: sanitized by sanitize_url (userinfo, query and fragment dropped; webhook paths redacted)
+    r"(?P<url>\b[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s\"'<>`]{1,8192})",
+    # PEM / OpenSSH / PGP private keys, to their END line (or the end of the text, if cut)
+    r"(?P<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+    r"[\s\S]*?(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z))",
+    # cookie headers: the whole rest of the line
+    r"(?P<cookie>(?i:(?:set-)?cookie)[\"']?[ \t]{0,3}[=:][ \t]{0,3})[^\r\n]{1,8192}",
+    # command-line flags: --password X, --api-key=X
+    rf"(?P<flag>--(?:[A-Za-z0-9]{{1,24}}-){{0,3}}(?i:{_LONG_KEYS}|{_SHORT_KEYS})(?:[ \t]{{1,3}}|=)){_VALUE}",
+    # key=value, key: value, "key": "value"
+    rf"(?P<kv>(?i:(?:{_LONG_KEYS})|(?<![A-Za-z0-9])(?:{_SHORT_KEYS}))"
+    rf"(?i:[-_.](?:id|key|value|hash))?[\"']?[ \t]{{0,3}}[=:][ \t]{{0,3}}){_VALUE}",
+    # Authorization schemes in free text
+    r"(?P<scheme>\b(?:Bearer|bearer|BEARER|Basic|Digest|Negotiate)[ \t]{1,4})[A-Za-z0-9._~+/=-]{1,8192}",
+    r"(?P<token_scheme>\b(?i:token)[ \t]{1,4})(?=[A-Za-z0-9._~+/=-]{16})[A-Za-z0-9._~+/=-]{16,8192}",
+    # well-known key formats
+    r"(?P<known>"
+    r"\beyJ[A-Za-z0-9_-]{5,4096}\.[A-Za-z0-9_-]{5,4096}\.[A-Za-z0-9_-]{0,4096}"  # JWT
+    r"|\b(?:sk|rk|pk)[-_][A-Za-z0-9_-]{16,512}"  # Stripe sk_live_/rk_live_, OpenAI sk-/sk-proj-, Anthropic sk-ant-
+    r"|\bwhsec_[A-Za-z0-9+/=_-]{16,512}"  # Stripe webhook secret
+    r"|\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,255}|\bgithub_pat_[A-Za-z0-9_]{20,255}"  # GitHub
+    r"|\bglpat-[A-Za-z0-9_-]{20,255}|\bgl(?:rt|dt|ptt|cbt)-[A-Za-z0-9_-]{20,255}"  # GitLab
+    r"|\bxox[abposre]-[A-Za-z0-9-]{10,255}|\bxapp-[A-Za-z0-9-]{10,255}"  # Slack
+    r"|\bhf_[A-Za-z0-9]{20,255}"  # Hugging Face
+    r"|\bAIza[0-9A-Za-z_-]{30,64}"  # Google API key
+    r"|\bya29\.[0-9A-Za-z_-]{20,2048}"  # Google OAuth access token
+    r"|\bSG\.[A-Za-z0-9_-]{16,64}\.[A-Za-z0-9_-]{16,128}"  # SendGrid
+    r"|\bnpm_[A-Za-z0-9]{36}\b|\bpypi-[A-Za-z0-9_-]{50,512}"  # npm, PyPI
+    r"|\b(?:SK|AC)[0-9a-f]{32}\b"  # Twilio
+    r"|\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,64}"  # Discord bot token
+    r"|\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}"  # Telegram bot token
+    r"|\bAGE-SECRET-KEY-1[0-9A-Z]{58}"  # age
+    r"|\b(?:shpat|shpss|shpca|dop_v1|doo_v1|sq0atp|sq0csp)_?[A-Za-z0-9_-]{20,128}"  # Shopify, DigitalOcean, Square
+    r"|\bkey-[0-9a-f]{32}\b"  # Mailgun
+    r")"
 )
+_SECRETS: Final = re.compile("|".join(_PATTERNS))
+_MARKER: Final = re.compile(r"[=:]|[A-Za-z0-9_\-.+/]{16}|(?i:bearer|basic|digest|negotiate|token)[ \t]|-----BEGIN")
+_URL_IN_TEXT: Final = "://"
+_WEBHOOK_HOSTS: Final = ("hooks.slack.com", "discord.com", "discordapp.com", "api.telegram.org", "webhook.office.com",
+                         "outlook.office.com", "hooks.zapier.com")  # fmt: skip
 
 
 def is_secret_key(key: str) -> bool:
-    """Whether a mapping key names a credential whose value must never be recorded."""
-    return _SECRET_KEY.search(key) is not None
+    """Whether a mapping key (or attribute name) names a credential whose value must never be recorded."""
+    return _is_secret_key(key) if len(key) <= _CACHED_CHARS else _is_secret_key.__wrapped__(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None and _NOT_SECRET_KEY.search(key) is None
 
 
 def sanitize_url(url: str) -> str:
-    """Drop userinfo, query string and fragment from a URL; redact free text that is not a URL."""
+    """Drop userinfo, query string and fragment from a URL (and webhook paths); redact text that is not a URL."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
-        return redact_text(url)
+        return _redact(url.replace("://", ":/ /"))
     if not parts.scheme or not parts.netloc:
-        return redact_text(url)
+        return _redact(url) if _URL_IN_TEXT not in url else REDACTED
     host = parts.hostname or ""
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
     netloc = f"{host}:{port}" if port is not None else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    path = parts.path
+    if path and host.endswith(_WEBHOOK_HOSTS):
+        path = "/" + REDACTED
+    elif path and _MARKER.search(path):
+        path = _SECRETS.sub(_replace_in_path, path)
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def redact_text(text: str) -> str:
-    """Redact credentials inside free text: URLs, auth headers, ``key=value`` pairs, known key formats."""
-    if "://" in text:
-        text = _URL.sub(lambda match: sanitize_url(match.group(0)), text)
-    text = _AUTH_SCHEME.sub(lambda match: f"{match.group(1)} {REDACTED}", text)
-    text = _KEY_VALUE.sub(lambda match: f"{match.group(1)}{match.group(2)}{REDACTED}", text)
-    return _KNOWN_SECRET_FORMATS.sub(REDACTED, text)
+    """Redact credentials inside free text; one linear pass (see the module docstring)."""
+    if len(text) <= _CACHED_CHARS:
+        return _redact_cached(text)
+    return _redact(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _redact_cached(text: str) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
+    if _MARKER.search(text) is None:
+        return text
+    return _SECRETS.sub(_replace, text)
+
+
+def _replace(match: re.Match[str]) -> str:
+    group = match.lastgroup
+    if group == "url":
+        return sanitize_url(match.group("url"))
+    if group is not None and group not in ("pem", "known"):
+        return match.group(group) + REDACTED  # the key, flag or scheme stays; its value goes
+    return REDACTED
+
+
+def _replace_in_path(match: re.Match[str]) -> str:
+    return REDACTED if match.lastgroup != "url" else match.group(0)
 
 
 def clean_text(text: str, *, max_chars: int = DEFAULT_MAX_STRING_CHARS) -> str:
-    """Make ``text`` valid UTF-8, cap its length with a visible marker, and redact secrets in it."""
+    """Make ``text`` valid UTF-8, redact secrets in it, then cap its length with a visible marker."""
+    if len(text) <= _CACHED_CHARS and max_chars >= _CACHED_CHARS:
+        return _clean_short(text)
+    return _clean(text, max_chars)
+
+
+@functools.lru_cache(maxsize=8192)
+def _clean_short(text: str) -> str:
+    return _clean(text, _CACHED_CHARS)
+
+
+def _clean(text: str, max_chars: int) -> str:
+    original_chars = len(text)
+    if original_chars > max_chars + LONGEST_SECRET_CHARS:
+        text = text[: max_chars + LONGEST_SECRET_CHARS]
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates, e.g. from surrogateescape-decoded bytes
             text = text.encode("utf-8", "replace").decode("utf-8")
+    text = _redact(text)
     if len(text) > max_chars:
-        dropped = len(text) - max_chars
-        text = text[:max_chars] + TRUNCATION_MARKER.format(dropped=dropped)
-    return redact_text(text)
+        kept = text[:max_chars]
+        return kept + TRUNCATION_MARKER.format(dropped=max(original_chars - max_chars, 1))
+    return text
+
+
+def clean_key(key: object) -> str:
+    """A mapping key or attribute name as clean text of at most 256 characters."""
+    return clean_text(key if isinstance(key, str) else str(key), max_chars=256)
 
 
 def sanitize_value(  # noqa: PLR0911  # one return per kind of value
@@ -121,7 +226,7 @@ def sanitize_value(  # noqa: PLR0911  # one return per kind of value
             if index >= MAX_ITEMS:
                 result["_truncated_items"] = len(value) - MAX_ITEMS
                 break
-            name = clean_text(str(key), max_chars=256)
+            name = clean_key(key)
             result[name] = (
                 REDACTED if is_secret_key(name) else sanitize_value(item, max_chars=max_chars, _depth=_depth + 1)
             )

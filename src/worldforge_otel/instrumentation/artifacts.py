@@ -31,7 +31,8 @@ from opentelemetry.trace import SpanKind, TracerProvider, get_tracer_provider
 from opentelemetry.util.types import AttributeValue
 
 from worldforge_otel._throttled_log import ThrottledLog
-from worldforge_otel.instrumentation import semconv
+from worldforge_otel.boundary import trust_scope
+from worldforge_otel import semconv
 from worldforge_otel.instrumentation.attribute_limits import limiter_for
 from worldforge_otel.sanitize import clean_text, sanitize_value
 from worldforge_otel.version import __version__
@@ -119,6 +120,7 @@ class ArtifactRecorder:
             for name, event_attributes in span_events:
                 span.add_event(name, event_attributes)
             span.end()
+            trust_scope(getattr(span, "instrumentation_scope", None))  # built from sanitized values only
         except Exception:
             with self._lock:
                 self.artifacts_dropped += 1

@@ -13,8 +13,9 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, get_tracer_provider
 
 from worldforge_otel._throttled_log import ThrottledLog
+from worldforge_otel.boundary import trust_scope
 from worldforge_otel.events import EventRecord, snapshot
-from worldforge_otel.instrumentation import semconv
+from worldforge_otel import semconv
 from worldforge_otel.instrumentation.attribute_limits import limiter_for
 from worldforge_otel.instrumentation.event_queue import DEFAULT_MAX_QUEUE_SIZE, EventQueue
 from worldforge_otel.instrumentation.metrics import ProviderMetrics
@@ -71,6 +72,7 @@ class ProviderEventHandler:
         self._handled = 0
         self._dropped = 0
         self._queue = EventQueue(self._record_batch, max_size=max_queue_size) if deferred else None
+        self._scope_trusted = False
         self.enabled = True
 
     def __call__(self, event: object) -> None:
@@ -150,6 +152,9 @@ class ProviderEventHandler:
                 timestamp=end_ns,
             )
         span.end(end_time=end_ns)
+        if not self._scope_trusted:  # spans of this tracer are clean when made: the exporters need not redo it
+            trust_scope(getattr(span, "instrumentation_scope", None))
+            self._scope_trusted = True
         self._metrics.record(record)
 
 

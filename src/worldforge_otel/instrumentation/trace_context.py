@@ -9,7 +9,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from worldforge_otel.instrumentation import semconv
+from worldforge_otel import semconv
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 

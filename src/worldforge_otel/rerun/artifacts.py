@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from worldforge_otel.instrumentation import semconv
+from worldforge_otel import semconv
 from worldforge_otel.instrumentation.artifacts import MAX_IMAGE_BYTES, image_media_type
 from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind, triples
 from worldforge_otel.rerun.layout import (

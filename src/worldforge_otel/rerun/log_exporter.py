@@ -22,12 +22,13 @@ from typing import Any, Final
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
+from worldforge_otel.boundary import clean_log
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import log_path, service_of
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
-from worldforge_otel.sanitize import clean_text, redact_text, sanitize_value
+from worldforge_otel.sanitize import TRUNCATION_MARKER
 
 MAX_LINE_CHARS: Final = 8192
 UNKNOWN_LOGGER: Final = "root"
@@ -81,8 +82,9 @@ class RerunLogExporter(CoreBackedExporter, LogRecordExporter):
 def add_log_records(batch: ColumnBatch, records: Sequence[Any]) -> int:
     """Add one TextLog row per record (``ReadableLogRecord`` or the older ``LogData``); returns records skipped."""
     skipped = 0
-    for item in records:
+    for original in records:
         try:
+            item = clean_log(original)  # the trust boundary: body, attributes, exception text, resource
             record = item.log_record
             service = service_of(getattr(item, "resource", None) or getattr(record, "resource", None))
             scope = getattr(item, "instrumentation_scope", None)
@@ -104,13 +106,15 @@ def rerun_level(record: Any) -> str:
 
 
 def log_line(record: Any) -> str:
-    """The sanitized one-line text of a record: body, extra attributes, then the trace and span ids."""
+    """The one-line text of a (sanitized) record: body, extra attributes, then the trace and span ids."""
     body = record.body
-    text = redact_text(body) if isinstance(body, str) else json.dumps(sanitize_value(body), ensure_ascii=False)
-    extras = sanitize_value({k: v for k, v in (record.attributes or {}).items() if k not in _QUIET_ATTRIBUTES})
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
+    extras = {k: v for k, v in (record.attributes or {}).items() if k not in _QUIET_ATTRIBUTES}
     if extras:
         text += " " + json.dumps(extras, ensure_ascii=False, separators=(",", ":"), default=str)
     trace_id, span_id = record.trace_id or 0, record.span_id or 0
     if trace_id:
         text += f" · trace={trace_id:032x} span={span_id:016x}"
-    return clean_text(text, max_chars=MAX_LINE_CHARS)
+    if len(text) > MAX_LINE_CHARS:
+        text = text[:MAX_LINE_CHARS] + TRUNCATION_MARKER.format(dropped=len(text) - MAX_LINE_CHARS)
+    return text

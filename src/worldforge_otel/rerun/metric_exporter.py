@@ -28,6 +28,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.view import Aggregation
 
+from worldforge_otel.boundary import clean_attributes, clean_resource
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import metric_path, service_of
@@ -100,16 +101,17 @@ def add_metrics(batch: ColumnBatch, metrics_data: MetricsData) -> int:
     """Add one scalar row per sum/gauge point and count/sum/mean per histogram point; returns points skipped."""
     skipped = 0
     for resource_metrics in metrics_data.resource_metrics:
-        service = service_of(resource_metrics.resource)
+        service = service_of(clean_resource(resource_metrics.resource))
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
+                name = clean_text(metric.name, max_chars=256)
                 for point in metric.data.data_points:
                     try:
-                        attributes = {
-                            str(key): clean_text(str(value), max_chars=128)
-                            for key, value in (point.attributes or {}).items()
+                        attributes = {  # the trust boundary: keys and values, secret-named values redacted
+                            key: clean_text(str(value), max_chars=128)
+                            for key, value in clean_attributes(point.attributes).items()
                         }
-                        path = metric_path(service, metric.name, attributes)
+                        path = metric_path(service, name, attributes)
                         time_ns = point.time_unix_nano
                         if isinstance(metric.data, Sum | Gauge):
                             batch.scalar(path, float(point.value), time_ns=time_ns)  # type: ignore[union-attr]

@@ -24,7 +24,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from worldforge_otel.instrumentation import semconv
+from worldforge_otel.boundary import clean_spans
+from worldforge_otel import semconv
 from worldforge_otel.rerun.artifacts import add_artifact, add_media, is_artifact
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
@@ -32,7 +33,7 @@ from worldforge_otel.rerun.layout import event_level, event_path, service_of, sp
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
 from worldforge_otel.rerun.waterfall import TraceWaterfall
-from worldforge_otel.sanitize import JSONValue, clean_text, sanitize_value
+from worldforge_otel.sanitize import JSONValue, clean_text
 
 _EVENT_FIELDS = {
     semconv.PROVIDER: "provider",
@@ -68,10 +69,12 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
         self._waterfall = TraceWaterfall() if waterfall else None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Translate and write ``spans``; returns FAILURE instead of raising."""
+        """Sanitize, translate and write ``spans``; returns FAILURE instead of raising."""
+        original = spans
 
         def translate(batch: ColumnBatch) -> int:
             sink = self._core.sink
+            spans = clean_spans(original)  # the trust boundary: only our own spans are taken as they are
             provider_events = [_is_provider_event(span) for span in spans]
             count = sum(provider_events)
             sequence = sink.next_sequence(count) if count else 0
@@ -163,7 +166,7 @@ def add_generic_span(batch: ColumnBatch, span: ReadableSpan) -> None:
 
 
 def provider_event_payload(span: ReadableSpan) -> dict[str, JSONValue]:
-    """The sanitized event document of a provider span (sanitized again unless our handler made it)."""
+    """The event document of a provider span (a span already through the trust boundary: clean)."""
     attributes: Mapping[str, AttributeValue] = span.attributes or {}
     payload: dict[str, object] = {name: attributes.get(key) for key, name in _EVENT_FIELDS.items()}
     payload["metadata"] = {
@@ -178,12 +181,7 @@ def provider_event_payload(span: ReadableSpan) -> dict[str, JSONValue]:
     if span.parent is not None:
         payload["parent_span_id"] = f"{span.parent.span_id:016x}"
     payload["span_name"] = span.name
-    scope = span.instrumentation_scope
-    if scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE:
-        return payload  # type: ignore[return-value]  # our handler already sanitized every attribute
-    cleaned = sanitize_value(payload)  # spans from elsewhere (another SDK, a collector) are cleaned here
-    assert isinstance(cleaned, dict)
-    return cleaned
+    return payload  # type: ignore[return-value]  # attribute values: str, bool, int, float and tuples of them
 
 
 def _duration_ms(span: ReadableSpan, attributes: Mapping[str, AttributeValue]) -> float | None:

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from worldforge_otel.instrumentation import semconv
+from worldforge_otel import semconv
 from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind, triples
 from worldforge_otel.rerun.layout import CANDIDATE_TIMELINE, SHOWCASE_ROOT, SHOWCASE_TIMELINE, path_part
 from worldforge_otel.rerun.sinks import RerunSink

@@ -29,7 +29,7 @@ from typing import Final
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from worldforge_otel.instrumentation import semconv
+from worldforge_otel import semconv
 from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind
 from worldforge_otel.rerun.layout import TRACES_ROOT
 from worldforge_otel.sanitize import clean_text

@@ -1,0 +1,324 @@
+"""The trust boundary: spans, log records and metric points are sanitized here, once, before they leave.
+
+Spans that this package's own tracers made (the provider-event handler, the artifact recorder) are clean
+when created; they are recognised by the *identity* of their instrumentation scope object, which only this
+process can hold (:func:`trust_scope`). A scope *name* is never trusted: a span from anywhere else (the host's
+own tracers, OTLP arriving at ``worldforge-otel receive``) is cleaned by :func:`clean_spans` whatever it is
+called: its name, attributes (secret-named keys redacted, artifact payloads re-sanitized), event names and
+attributes, link attributes, status text, resource and scope. Log records (body, attributes, exception text)
+and metric points (attribute keys and values) get the same treatment. This runs on exporter threads, never
+on a host thread. Numbers are left untouched.
+
+The Rerun exporters call these functions on their input; :class:`SanitizingSpanExporter`,
+:class:`SanitizingMetricExporter` and :class:`SanitizingLogExporter` wrap any other exporter (the OTLP ones
+``configure()`` adds), so what leaves over OTLP is cleaned the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, Status, StatusCode
+
+from worldforge_otel import semconv
+from worldforge_otel.sanitize import (
+    DEFAULT_MAX_STRING_CHARS,
+    REDACTED,
+    clean_key,
+    clean_text,
+    is_secret_key,
+    sanitize_value,
+)
+
+_LOG = logging.getLogger(__name__)
+MAX_NAME_CHARS: Final = 256
+MAX_PAYLOAD_CHARS: Final = 262_144
+
+_TRUSTED_SCOPES: dict[int, InstrumentationScope] = {}  # id -> the object (kept alive, so the id stays its own)
+_TRUSTED_LOCK = threading.Lock()
+
+
+def trust_scope(scope: InstrumentationScope | None) -> None:
+    """Mark the scope object of one of this package's own tracers: its spans were sanitized when made."""
+    if scope is not None and id(scope) not in _TRUSTED_SCOPES:
+        with _TRUSTED_LOCK:
+            _TRUSTED_SCOPES[id(scope)] = scope
+
+
+def is_trusted(span: ReadableSpan) -> bool:
+    """Whether ``span`` was made by this package's own tracers in this process (by object identity)."""
+    scope = span.instrumentation_scope
+    return scope is not None and _TRUSTED_SCOPES.get(id(scope)) is scope
+
+
+# -- values ---------------------------------------------------------------------------------------------------
+
+
+def clean_attribute_value(key: str, value: Any) -> Any:
+    """One OTel attribute value, cleaned for its (already cleaned) ``key``."""
+    if is_secret_key(key):
+        return REDACTED
+    if isinstance(value, str):
+        if key == semconv.ARTIFACT_PAYLOAD:
+            return _clean_payload(value)
+        return clean_text(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Sequence):
+        return tuple(clean_text(item) if isinstance(item, str) else item for item in value)
+    cleaned = sanitize_value(value)
+    return cleaned if isinstance(cleaned, str | int | float | bool) else json.dumps(cleaned, ensure_ascii=False)
+
+
+def clean_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Attributes with clean keys and values (secret-named keys keep their name, their value is redacted)."""
+    if not attributes:
+        return {}
+    cleaned: dict[str, Any] = {}
+    for key, value in attributes.items():
+        name = clean_key(key)
+        cleaned[name] = clean_attribute_value(name, value)
+    return cleaned
+
+
+def _clean_payload(text: str) -> str:
+    """An artifact's JSON payload: parsed, sanitized as data, written again (text that is not JSON: as text)."""
+    try:
+        document = json.loads(text[:MAX_PAYLOAD_CHARS])
+    except ValueError:
+        return clean_text(text, max_chars=DEFAULT_MAX_STRING_CHARS)
+    return json.dumps(sanitize_value(document), ensure_ascii=False, separators=(",", ":"))
+
+
+_RESOURCES: dict[int, tuple[Resource, Resource]] = {}
+_SCOPES: dict[int, tuple[InstrumentationScope, InstrumentationScope]] = {}
+_MAX_CACHED: Final = 256
+
+
+def clean_resource(resource: Resource | None) -> Resource:
+    """The resource with clean attributes (cached per resource object: providers share one)."""
+    if resource is None:
+        return Resource.get_empty()
+    cached = _RESOURCES.get(id(resource))
+    if cached is not None and cached[0] is resource:
+        return cached[1]
+    cleaned = Resource(clean_attributes(resource.attributes), resource.schema_url)
+    if len(_RESOURCES) >= _MAX_CACHED:
+        _RESOURCES.clear()
+    _RESOURCES[id(resource)] = (resource, cleaned)
+    return cleaned
+
+
+def clean_scope(scope: InstrumentationScope | None) -> InstrumentationScope | None:
+    """The instrumentation scope with a clean name and version (cached per scope object)."""
+    if scope is None:
+        return None
+    cached = _SCOPES.get(id(scope))
+    if cached is not None and cached[0] is scope:
+        return cached[1]
+    cleaned = InstrumentationScope(
+        clean_text(scope.name or "", max_chars=MAX_NAME_CHARS),
+        clean_text(scope.version, max_chars=MAX_NAME_CHARS) if scope.version else None,
+        scope.schema_url,
+    )
+    if len(_SCOPES) >= _MAX_CACHED:
+        _SCOPES.clear()
+    _SCOPES[id(scope)] = (scope, cleaned)
+    return cleaned
+
+
+# -- spans ----------------------------------------------------------------------------------------------------
+
+
+def clean_span(span: ReadableSpan) -> ReadableSpan:
+    """A sanitized copy of a span that did not come from this package's own tracers."""
+    status = span.status
+    if status.status_code is StatusCode.ERROR and status.description:
+        status = Status(StatusCode.ERROR, clean_text(status.description, max_chars=1024))
+    return ReadableSpan(
+        name=clean_text(span.name or "", max_chars=MAX_NAME_CHARS),
+        context=span.get_span_context(),
+        parent=span.parent,
+        resource=clean_resource(span.resource),
+        attributes=clean_attributes(span.attributes),
+        events=[
+            Event(clean_text(event.name or "", max_chars=MAX_NAME_CHARS), clean_attributes(event.attributes),
+                  event.timestamp)
+            for event in span.events
+        ],  # fmt: skip
+        links=[Link(link.context, clean_attributes(link.attributes)) for link in span.links],
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=clean_scope(span.instrumentation_scope),
+    )
+
+
+def clean_spans(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+    """Every span clean: our own as they are, every other one through :func:`clean_span`."""
+    return [span if is_trusted(span) else clean_span(span) for span in spans]
+
+
+# -- logs -----------------------------------------------------------------------------------------------------
+
+
+def clean_log_body(body: Any) -> Any:
+    """A log record's body: text redacted, structured bodies sanitized as data."""
+    if isinstance(body, str):
+        return clean_text(body, max_chars=DEFAULT_MAX_STRING_CHARS * 2)
+    if body is None or isinstance(body, bool | int | float):
+        return body
+    return sanitize_value(body)
+
+
+def clean_log(item: Any) -> Any:
+    """A sanitized copy of an SDK log item (``ReadableLogRecord``, ``LogData`` or a look-alike)."""
+    record = copy.copy(item.log_record)
+    _set(record, "body", clean_log_body(getattr(record, "body", None)))
+    _set(record, "attributes", clean_attributes(getattr(record, "attributes", None)))
+    event_name = getattr(record, "event_name", None)
+    if isinstance(event_name, str) and event_name:
+        _set(record, "event_name", clean_text(event_name, max_chars=MAX_NAME_CHARS))
+    cleaned = copy.copy(item)
+    _set(cleaned, "log_record", record)
+    if getattr(item, "resource", None) is not None:
+        _set(cleaned, "resource", clean_resource(item.resource))
+    if getattr(item, "instrumentation_scope", None) is not None:
+        _set(cleaned, "instrumentation_scope", clean_scope(item.instrumentation_scope))
+    return cleaned
+
+
+def _set(target: object, name: str, value: object) -> None:
+    """Set a field of a copy, frozen dataclasses included (the SDK's log classes differ between versions)."""
+    try:
+        setattr(target, name, value)
+    except (AttributeError, dataclasses.FrozenInstanceError):
+        object.__setattr__(target, name, value)
+
+
+# -- metrics --------------------------------------------------------------------------------------------------
+
+
+def clean_metrics(metrics_data: MetricsData) -> MetricsData:
+    """``metrics_data`` with clean resource, scope, metric names and data-point attributes."""
+    return MetricsData(resource_metrics=[
+        dataclasses.replace(
+            resource_metrics,
+            resource=clean_resource(resource_metrics.resource),
+            scope_metrics=[
+                dataclasses.replace(
+                    scope_metrics,
+                    scope=clean_scope(scope_metrics.scope),
+                    metrics=[_clean_metric(metric) for metric in scope_metrics.metrics],
+                )
+                for scope_metrics in resource_metrics.scope_metrics
+            ],
+        )
+        for resource_metrics in metrics_data.resource_metrics
+    ])  # fmt: skip
+
+
+def _clean_metric(metric: Any) -> Any:
+    points = [dataclasses.replace(point, attributes=clean_attributes(point.attributes))
+              for point in metric.data.data_points]  # fmt: skip
+    return dataclasses.replace(
+        metric,
+        name=clean_text(metric.name, max_chars=MAX_NAME_CHARS),
+        description=clean_text(metric.description, max_chars=1024) if metric.description else metric.description,
+        data=dataclasses.replace(metric.data, data_points=points),
+    )
+
+
+# -- wrappers for exporters that are not ours (OTLP) --------------------------------------------------------
+
+
+class SanitizingSpanExporter(SpanExporter):
+    """Hands the wrapped exporter clean spans; a failure to clean is a FAILURE, never an exception."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Clean ``spans`` and export them with the wrapped exporter."""
+        try:
+            cleaned = clean_spans(spans)
+        except Exception:
+            _LOG.exception("worldforge_otel: could not sanitize spans; they were not exported")
+            return SpanExportResult.FAILURE
+        return self.exporter.export(cleaned)
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the wrapped exporter."""
+        return self.exporter.force_flush(timeout_millis)
+
+
+class SanitizingMetricExporter(MetricExporter):
+    """Hands the wrapped exporter clean metric points (same temporality and aggregation preferences)."""
+
+    def __init__(self, exporter: MetricExporter) -> None:
+        super().__init__(
+            preferred_temporality=exporter._preferred_temporality,  # the reader reads them from its exporter
+            preferred_aggregation=exporter._preferred_aggregation,
+        )
+        self.exporter = exporter
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        """Clean ``metrics_data`` and export it with the wrapped exporter."""
+        try:
+            cleaned = clean_metrics(metrics_data)
+        except Exception:
+            _LOG.exception("worldforge_otel: could not sanitize metrics; they were not exported")
+            return MetricExportResult.FAILURE
+        return self.exporter.export(cleaned, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """Flush the wrapped exporter."""
+        return self.exporter.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Shut the wrapped exporter down."""
+        self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+class SanitizingLogExporter:
+    """Hands the wrapped log exporter clean records (duck-typed: the SDK's log exporter base moved in 1.39)."""
+
+    def __init__(self, exporter: Any) -> None:
+        self.exporter = exporter
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        """Clean the records and export them with the wrapped exporter."""
+        try:
+            cleaned = [clean_log(item) for item in batch]
+        except Exception:
+            _LOG.exception("worldforge_otel: could not sanitize log records; they were not exported")
+            from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+            return LogRecordExportResult.FAILURE
+        return self.exporter.export(cleaned)
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the wrapped exporter."""
+        return bool(self.exporter.force_flush(timeout_millis))
