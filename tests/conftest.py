@@ -86,6 +86,39 @@ def read_rrd_arrow(path: Path, *, index: str, contents: str = "/**"):
     return store.reader(index=index, contents=contents).to_arrow_table()
 
 
+def recorded_strings(path: Path) -> list[str]:
+    """Every string a recording holds: entity paths and every value of every column of every chunk, decoded.
+
+    (An .rrd is LZ4-compressed: searching its raw bytes for a string proves nothing.)
+    """
+    from otlp_backend import walk_strings
+
+    found: list[str] = []
+    try:
+        from rerun.chunk import RrdReader
+    except ImportError:  # rerun-sdk < 0.25: every row we write is on worldforge_time
+        table = read_rrd_arrow(path, index="worldforge_time")
+        found.extend(table.column_names)
+        for column in table.columns:
+            walk_strings(column.to_pylist(), found)
+        return found
+    for chunk in RrdReader(str(path)).stream().to_chunks():
+        found.append(str(chunk.entity_path))
+        batch = chunk.to_record_batch()
+        found.extend(batch.schema.names)
+        for column in batch.columns:
+            walk_strings(column.to_pylist(), found)
+    return found
+
+
+def assert_not_recorded(path: Path, *secrets: str) -> None:
+    """None of ``secrets`` is in any string the recording holds (decoded), and the recording holds something."""
+    strings = recorded_strings(path)
+    assert any(s.startswith("/worldforge/") or s.startswith("/otel/") for s in strings), "nothing was recorded"
+    blob = "\n".join(strings)
+    assert [secret for secret in secrets if secret in blob] == []
+
+
 def bar_charts(path: Path, index: str, entity: str) -> list[list[float]]:
     """Every BarChart row of ``entity`` (a tensor column, which pandas cannot hold)."""
     table = read_rrd_arrow(path, index=index, contents=entity)

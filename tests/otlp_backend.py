@@ -41,6 +41,21 @@ def wait_for_port(port: int, timeout: float = 10.0, process: subprocess.Popen | 
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def walk_strings(value, found: list[str]) -> None:
+    """Every string inside nested lists, dicts (keys too) and bytes (decoded) into ``found``."""
+    if isinstance(value, str):
+        found.append(value)
+    elif isinstance(value, bytes | bytearray):
+        found.append(bytes(value).decode("utf-8", "replace"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            walk_strings(key, found)
+            walk_strings(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            walk_strings(item, found)
+
+
 def _any_value(value):
     kind = value.WhichOneof("value")
     if kind == "array_value":
@@ -59,6 +74,7 @@ class JaegerShapedReceiver:
         self.spans: list[dict] = []
         self.metric_requests = 0
         self.log_records: list[dict] = []
+        self.bodies: list[tuple[str, bytes]] = []  # every request as it arrived (decompressed)
         self._lock = threading.Lock()
         receiver = self
 
@@ -106,6 +122,8 @@ class JaegerShapedReceiver:
         from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+        with self._lock:
+            self.bodies.append((path, body))
         if path.endswith("/v1/traces"):
             request = ExportTraceServiceRequest.FromString(body)
             with self._lock:
@@ -126,6 +144,23 @@ class JaegerShapedReceiver:
                             self.log_records.append({"body": _any_value(record.body), "traceID": record.trace_id.hex()})
         else:
             raise ValueError(f"unknown path {path}")
+
+    def strings(self) -> list[str]:
+        """Every string of every request received (keys, values, names, bodies), decoded from protobuf."""
+        from google.protobuf.json_format import MessageToDict
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        types = {"traces": ExportTraceServiceRequest, "metrics": ExportMetricsServiceRequest,
+                 "logs": ExportLogsServiceRequest}  # fmt: skip
+        found: list[str] = []
+        with self._lock:
+            bodies = list(self.bodies)
+        for path, body in bodies:
+            message = types[path.rsplit("/", 1)[-1]].FromString(body)
+            walk_strings(MessageToDict(message), found)
+        return found
 
     @staticmethod
     def _jaeger_span(span, service: str) -> dict:

@@ -12,6 +12,7 @@ from opentelemetry.trace import Status, StatusCode
 
 import worldforge_otel
 from conftest import (
+    assert_not_recorded,
     bar_charts,
     column_cells,
     column_values,
@@ -149,7 +150,7 @@ def test_doctor_report_and_image(recorded):
     blobs = [c for c in frame.columns if c.startswith("/worldforge/media/worldforge.image/camera:EncodedImage:blob")]
     (blob,) = column_cells(frame, "/worldforge/media/worldforge.image/camera", blobs[0].split(":", 1)[1])
     assert bytes(bytearray(blob[0])) == png()
-    assert b"sk-world-secret" not in path.read_bytes() and b"secret-token-value" not in path.read_bytes()
+    assert_not_recorded(path, "sk-world-secret", "secret-token-value")
 
 
 def test_the_same_payloads_reach_any_otel_backend(recorded):

@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from conftest import column_values, entity_paths, needs_rerun, read_rrd
+from conftest import assert_not_recorded, column_values, entity_paths, needs_rerun, read_rrd
 from worldforge_otel.cli import main
 
 
@@ -24,7 +24,7 @@ def test_demo_writes_a_readable_recording_and_reports_its_size(tmp_path, capsys)
     assert "/worldforge/events/remote-demo/generate/failure/payload" in paths
     assert "/worldforge/events/mock/predict/success/duration_ms" in paths
     assert column_values(frame, "/worldforge/events/remote-demo/generate/failure/log", "TextLog:level") == ["ERROR"]
-    assert b"hunter2" not in output.read_bytes() and b"sk-demo" not in output.read_bytes()
+    assert_not_recorded(output, "hunter2", "sk-demo")
 
 
 def test_demo_without_rerun_writes_nothing(tmp_path, capsys, monkeypatch):

@@ -65,7 +65,7 @@ def is_trusted(span: ReadableSpan) -> bool:
 # -- values ---------------------------------------------------------------------------------------------------
 
 
-def clean_attribute_value(key: str, value: Any) -> Any:
+def clean_attribute_value(key: str, value: Any) -> Any:  # noqa: PLR0911  # one return per kind of value
     """One OTel attribute value, cleaned for its (already cleaned) ``key``."""
     if is_secret_key(key):
         return REDACTED
@@ -154,11 +154,7 @@ def clean_span(span: ReadableSpan) -> ReadableSpan:
         parent=span.parent,
         resource=clean_resource(span.resource),
         attributes=clean_attributes(span.attributes),
-        events=[
-            Event(clean_text(event.name or "", max_chars=MAX_NAME_CHARS), clean_attributes(event.attributes),
-                  event.timestamp)
-            for event in span.events
-        ],  # fmt: skip
+        events=[_clean_event(event) for event in span.events],
         links=[Link(link.context, clean_attributes(link.attributes)) for link in span.links],
         kind=span.kind,
         status=status,
@@ -166,6 +162,11 @@ def clean_span(span: ReadableSpan) -> ReadableSpan:
         end_time=span.end_time,
         instrumentation_scope=clean_scope(span.instrumentation_scope),
     )
+
+
+def _clean_event(event: Event) -> Event:
+    name = clean_text(event.name or "", max_chars=MAX_NAME_CHARS)
+    return Event(name, clean_attributes(event.attributes), event.timestamp)
 
 
 def clean_spans(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
@@ -222,7 +223,7 @@ def clean_metrics(metrics_data: MetricsData) -> MetricsData:
             scope_metrics=[
                 dataclasses.replace(
                     scope_metrics,
-                    scope=clean_scope(scope_metrics.scope),
+                    scope=clean_scope(scope_metrics.scope) or scope_metrics.scope,
                     metrics=[_clean_metric(metric) for metric in scope_metrics.metrics],
                 )
                 for scope_metrics in resource_metrics.scope_metrics

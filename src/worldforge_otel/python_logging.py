@@ -16,7 +16,6 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 

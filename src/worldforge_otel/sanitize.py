@@ -11,7 +11,7 @@ What is removed:
   cookie headers, PEM/OpenSSH private keys, JWTs and well-known key formats (AWS, GitHub, GitLab, Slack,
   Stripe, OpenAI, Anthropic, Google, Hugging Face, SendGrid, npm, PyPI, Twilio, Discord, Telegram ...).
 
-How: strings without a secret marker (``=``, ``:``, a run of 16 token characters, an auth scheme, a PEM
+How: strings without a secret marker (``=``, ``:``, ``--``, a run of 16 token characters, an auth scheme, a PEM
 header) are returned after one cheap scan. The others go through one combined pattern whose every quantifier
 is bounded, so no input makes it backtrack (a fuzz test holds 100 kB adversarial strings to milliseconds).
 Text is redacted *before* it is cut to length, so a secret cut at the limit cannot survive.
@@ -58,7 +58,7 @@ _NOT_SECRET_KEY: Final = re.compile(r"tokens(?![a-z])|token[-_.]?(?:count|usage|
 
 # -- the one combined pattern (every quantifier bounded; alternatives tried in order at each position) -------
 _VALUE: Final = (
-    r"(?:(?:Bearer|Basic|Digest|Token|Negotiate)[ \t]{1,4})?"
+    r"(?:(?i:bearer|basic|digest|token|negotiate)[ \t]{1,4})?"
     r"(?:\"[^\"\r\n]{0,4096}\"?|'[^'\r\n]{0,4096}'?|[^\s&,;\"'<>{}\[\]()]{1,4096})"
 )
 _PATTERNS: Final = (
@@ -100,7 +100,7 @@ _PATTERNS: Final = (
     r")"
 )
 _SECRETS: Final = re.compile("|".join(_PATTERNS))
-_MARKER: Final = re.compile(r"[=:]|[A-Za-z0-9_\-.+/]{16}|(?i:bearer|basic|digest|negotiate|token)[ \t]|-----BEGIN")
+_MARKER: Final = re.compile(r"[=:]|--|[A-Za-z0-9_\-.+/]{16}|(?i:bearer|basic|digest|negotiate|token)[ \t]|-----BEGIN")
 _URL_IN_TEXT: Final = "://"
 _WEBHOOK_HOSTS: Final = ("hooks.slack.com", "discord.com", "discordapp.com", "api.telegram.org", "webhook.office.com",
                          "outlook.office.com", "hooks.zapier.com")  # fmt: skip

@@ -30,9 +30,9 @@ from typing import Any, Final
 from opentelemetry.trace import SpanKind, TracerProvider, get_tracer_provider
 from opentelemetry.util.types import AttributeValue
 
+from worldforge_otel import semconv
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.boundary import trust_scope
-from worldforge_otel import semconv
 from worldforge_otel.instrumentation.attribute_limits import limiter_for
 from worldforge_otel.sanitize import clean_text, sanitize_value
 from worldforge_otel.version import __version__

@@ -12,10 +12,10 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, get_tracer_provider
 
+from worldforge_otel import semconv
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.boundary import trust_scope
 from worldforge_otel.events import EventRecord, snapshot
-from worldforge_otel import semconv
 from worldforge_otel.instrumentation.attribute_limits import limiter_for
 from worldforge_otel.instrumentation.event_queue import DEFAULT_MAX_QUEUE_SIZE, EventQueue
 from worldforge_otel.instrumentation.metrics import ProviderMetrics

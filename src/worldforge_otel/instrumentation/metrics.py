@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from opentelemetry.metrics import MeterProvider, get_meter_provider
 
-from worldforge_otel.events import EventRecord
 from worldforge_otel import semconv
+from worldforge_otel.events import EventRecord
 from worldforge_otel.version import __version__
 
 _Labels = dict[str, str]

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from opentelemetry.util.types import AttributeValue
 
-from worldforge_otel.events import EventRecord
 from worldforge_otel import semconv
+from worldforge_otel.events import EventRecord
 from worldforge_otel.sanitize import JSONValue
 
 MAX_METADATA_ATTRIBUTES = 64

@@ -24,8 +24,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from worldforge_otel.boundary import clean_spans
 from worldforge_otel import semconv
+from worldforge_otel.boundary import clean_spans
 from worldforge_otel.rerun.artifacts import add_artifact, add_media, is_artifact
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
