@@ -38,7 +38,7 @@ from worldforge_otel.demo import DemoEvent
 from worldforge_otel.instrumentation import ProviderEventHandler
 from worldforge_otel.rerun import RerunOptions, RerunSpanExporter
 from worldforge_otel.rerun.columns import ColumnBatch
-from worldforge_otel.rerun.span_exporter import add_provider_event
+from worldforge_otel.rerun.span_exporter import add_provider_events
 
 
 class NoOpExporter(SpanExporter):
@@ -202,8 +202,7 @@ def export_send_columns(spans: list[ReadableSpan], path: Path) -> float:
     batches = []
     for first in range(0, len(spans), 512):
         batch = ColumnBatch()
-        for offset, span in enumerate(spans[first : first + 512]):
-            add_provider_event(batch, span, sequence=first + offset)
+        add_provider_events(batch, [(span, dict(span.attributes or {})) for span in spans[first : first + 512]], first)
         batches.append(list(batch))
     recording = rr.RecordingStream("bench", recording_id="send_columns")
     recording.set_sinks(rr.FileSink(str(path)))
@@ -228,7 +227,7 @@ def export_naive(spans: list[ReadableSpan], path: Path) -> float:
     rows = []
     for index, span in enumerate(spans):
         batch = ColumnBatch()
-        add_provider_event(batch, span, sequence=index)
+        add_provider_events(batch, [(span, dict(span.attributes or {}))], index)
         rows.append(list(batch))
     recording = rr.RecordingStream("bench", recording_id="naive")
     recording.set_sinks(rr.FileSink(str(path)))

@@ -56,7 +56,7 @@ def test_retry_keeps_status_unset_and_marks_the_attempt(providers):
     retry, success = providers.spans.get_finished_spans()
     assert retry.name == success.name == "embed mock"
     assert retry.status.status_code is StatusCode.UNSET
-    assert retry.attributes["worldforge.retry"] is True
+    assert retry.attributes["worldforge.phase"] == "retry" and "worldforge.retry" not in retry.attributes
     assert [e.name for e in retry.events] == ["worldforge.retry"]
     assert retry.events[0].attributes["worldforge.attempt"] == 1
     assert success.attributes["worldforge.attempt"] == 2

@@ -62,6 +62,20 @@ def test_provider_events_land_on_the_reference_layout(tmp_path, strict_rerun):
     assert timed["worldforge_time"].notna().all() and len(timed) == 3
 
 
+def test_the_payload_keeps_the_event_shape_with_each_fact_once(tmp_path):
+    path, _ = record(tmp_path, [DemoEvent(
+        "remote", "generate", "failure", status_code=503, target="https://api.example.com/v1/gen?key=k",
+        metadata={"request": {"model": "m1", "limits": {"steps": 4}}, "tags": ["a", "b"]})])
+    frame = read_rrd(path, index="worldforge_event", contents=f"{EVENTS}/**")
+    (payload,) = column_values(frame, f"{EVENTS}/remote/generate/failure/payload", "TextDocument:text")
+    document = json.loads(payload)
+    assert list(document)[:11] == ["provider", "operation", "phase", "attempt", "max_attempts", "method", "target",
+                                   "status_code", "duration_ms", "message", "metadata"]  # EVENT_FIELDS, in order
+    assert document["metadata"] == {"request": {"model": "m1", "limits": {"steps": 4}}, "tags": ["a", "b"]}
+    assert document["status_code"] == 503 and document["target"] == "https://api.example.com/v1/gen"
+    assert payload.startswith("{\n  ")  # indented: readable in the viewer
+
+
 def test_other_spans_and_health_are_recorded(tmp_path, strict_rerun):
     def host_spans(provider):
         tracer = provider.get_tracer("host")

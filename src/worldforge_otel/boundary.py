@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -44,6 +45,8 @@ from worldforge_otel.sanitize import (
 _LOG = logging.getLogger(__name__)
 MAX_NAME_CHARS: Final = 256
 MAX_PAYLOAD_CHARS: Final = 262_144
+
+_BASE64_IMAGE: Final = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/]*={0,2}")
 
 _TRUSTED_SCOPES: dict[int, InstrumentationScope] = {}  # id -> the object (kept alive, so the id stays its own)
 _TRUSTED_LOCK = threading.Lock()
@@ -72,6 +75,8 @@ def clean_attribute_value(key: str, value: Any) -> Any:  # noqa: PLR0911  # one 
     if isinstance(value, str):
         if key == semconv.ARTIFACT_PAYLOAD:
             return _clean_payload(value)
+        if key == semconv.IMAGE_DATA and _BASE64_IMAGE.fullmatch(value):
+            return value  # image bytes, not text: kept whole (redacting inside base64 would only break it)
         return clean_text(value)
     if isinstance(value, bool | int | float) or value is None:
         return value

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
+from worldforge_otel import semconv
 from worldforge_otel.sanitize import (
     DEFAULT_MAX_STRING_CHARS,
     JSONValue,
@@ -21,6 +22,22 @@ from worldforge_otel.sanitize import (
 )
 
 PHASES: Final = frozenset({"success", "failure", "retry"})
+
+EVENT_ATTRIBUTES: Final[Mapping[str, str]] = {
+    "provider": semconv.PROVIDER,
+    "operation": semconv.OPERATION,
+    "phase": semconv.PHASE,
+    "attempt": semconv.ATTEMPT,
+    "max_attempts": semconv.MAX_ATTEMPTS,
+    "method": semconv.HTTP_REQUEST_METHOD,
+    "target": semconv.TARGET,  # or url.full when it is a URL (see instrumentation.span_attributes)
+    "status_code": semconv.HTTP_RESPONSE_STATUS_CODE,
+    "duration_ms": semconv.DURATION_MS,
+    "message": semconv.MESSAGE,
+    "metadata": semconv.METADATA_PREFIX,  # flattened: worldforge.metadata.<key>[.<key>...]
+}
+"""The ProviderEvent fields, in order, and the span attribute each becomes: the one list of them."""
+EVENT_FIELDS: Final = tuple(EVENT_ATTRIBUTES)
 UNKNOWN: Final = "unknown"
 MAX_MESSAGE_CHARS: Final = 8192
 MAX_NAME_CHARS: Final = 128
@@ -92,22 +109,6 @@ class EventRecord:
             metadata=metadata if isinstance(metadata, dict) else {"value": metadata},
         )
 
-    def to_payload(self) -> dict[str, JSONValue]:
-        """The record as a JSON-ready dict (the Rerun ``payload`` document and the OTLP attributes)."""
-        return {
-            "provider": self.provider,
-            "operation": self.operation,
-            "phase": self.phase,
-            "attempt": self.attempt,
-            "max_attempts": self.max_attempts,
-            "method": self.method,
-            "target": self.target,
-            "status_code": self.status_code,
-            "duration_ms": self.duration_ms,
-            "message": self.message,
-            "metadata": dict(self.metadata),
-        }
-
 
 def _name(value: object) -> str:
     if isinstance(value, bytes | bytearray):
@@ -148,13 +149,11 @@ def _duration_ms(value: object) -> float | None:
     return duration
 
 
-_FIELDS = ("provider", "operation", "phase", "attempt", "max_attempts", "method", "target", "status_code",
-           "duration_ms", "message", "metadata")  # fmt: skip
 
 
 def snapshot(event: object) -> dict[str, object]:
     """A cheap copy of ``event``'s fields (metadata copied one level deep), safe to read on another thread."""
-    copy = dict(event) if isinstance(event, Mapping) else {name: getattr(event, name, None) for name in _FIELDS}
+    copy = dict(event) if isinstance(event, Mapping) else {name: getattr(event, name, None) for name in EVENT_FIELDS}
     metadata = copy.get("metadata")
     if isinstance(metadata, Mapping):
         copy["metadata"] = dict(metadata)

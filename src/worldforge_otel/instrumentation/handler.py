@@ -113,17 +113,31 @@ class ProviderEventHandler:
             return HandlerStats(events_handled=self._handled, events_dropped=self._dropped + queue_dropped)
 
     def _record_batch(self, batch: list[tuple[dict[str, object], int, Context]]) -> None:
-        for event, end_ns, context in batch:
-            self._record_one(event, end_ns, context)
+        records = [record for event, end_ns, context in batch
+                   if (record := self._span_for(event, end_ns, context)) is not None]  # fmt: skip
+        self._record_metrics(records)
 
     def _record_one(self, event: object, end_ns: int, context: Context | None) -> None:
+        record = self._span_for(event, end_ns, context)
+        if record is not None:
+            self._record_metrics([record])
+
+    def _span_for(self, event: object, end_ns: int, context: Context | None) -> EventRecord | None:
         try:
-            self._record(EventRecord.from_event(event), end_ns, context)
+            record = EventRecord.from_event(event)
+            self._record(record, end_ns, context)
         except Exception:
             self._count_drop("could not record a ProviderEvent; it was dropped")
-            return
+            return None
+        return record
+
+    def _record_metrics(self, records: list[EventRecord]) -> None:
+        try:
+            self._metrics.record_batch(records)
+        except Exception:
+            self._errors.error("worldforge_otel: could not record provider metrics")
         with self._lock:
-            self._handled += 1
+            self._handled += len(records)
 
     def _count_drop(self, message: str) -> None:
         with self._lock:
@@ -155,7 +169,6 @@ class ProviderEventHandler:
         if not self._scope_trusted:  # spans of this tracer are clean when made: the exporters need not redo it
             trust_scope(getattr(span, "instrumentation_scope", None))
             self._scope_trusted = True
-        self._metrics.record(record)
 
 
 def _error_type(record: EventRecord) -> str:

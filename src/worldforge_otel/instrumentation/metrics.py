@@ -37,18 +37,31 @@ class ProviderMetrics:
 
     def record(self, record: EventRecord) -> None:
         """Record one event's measurements."""
-        labels = self._labels_for(record)
-        self._events.add(1, labels)
-        if record.duration_ms is not None:
-            self._duration.record(record.duration_ms / 1000.0, labels)
-        if record.phase == "retry":
-            self._retries.add(1, labels)
-        elif record.phase == "failure":
-            self._failures.add(1, labels)
+        self.record_batch([record])
+
+    def record_batch(self, records: list[EventRecord]) -> None:
+        """Record the measurements of several events: one counter call per label set, one histogram value each.
+
+        Counters are summed per label set first (a sum is a sum, however it is added up); the duration
+        histogram gets every value, as its buckets need them.
+        """
+        counts: dict[tuple[str, str, str], int] = {}
+        for record in records:
+            key = (record.provider, record.operation, record.phase)
+            counts[key] = counts.get(key, 0) + 1
+            if record.duration_ms is not None:
+                self._duration.record(record.duration_ms / 1000.0, self._labels_for(record))
+        for key, count in counts.items():
+            labels = self._labels[key]
+            self._events.add(count, labels)
+            if key[2] == "retry":
+                self._retries.add(count, labels)
+            elif key[2] == "failure":
+                self._failures.add(count, labels)
 
     def _labels_for(self, record: EventRecord) -> _Labels:
         key = (record.provider, record.operation, record.phase)
-        labels = self._labels.get(key)
+        labels = self._labels.get(key)  # bounded: providers and operations are the host's own, phases three
         if labels is None:
             labels = {
                 semconv.PROVIDER: record.provider,

@@ -1,4 +1,8 @@
-"""EventRecord -> OTel span attributes (``worldforge.*`` plus GenAI, HTTP and URL conventions)."""
+"""EventRecord -> OTel span attributes (``worldforge.*`` plus GenAI, HTTP and URL conventions).
+
+Each fact is written once: the status code only as ``http.response.status_code``, a URL target only as
+``url.full`` (other targets as ``worldforge.target``), a retry only as its phase and its span event.
+"""
 
 from __future__ import annotations
 
@@ -33,16 +37,12 @@ def span_attributes(record: EventRecord, *, run_id: str | None) -> dict[str, Att
     if record.method:
         attributes[semconv.HTTP_REQUEST_METHOD] = record.method
     if record.status_code is not None:
-        attributes[semconv.STATUS_CODE] = record.status_code
         attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = record.status_code
     if record.target:
-        attributes[semconv.TARGET] = record.target
-        if "://" in record.target:
-            attributes[semconv.URL_FULL] = record.target
+        # one copy: a URL is url.full (the HTTP convention), anything else worldforge.target
+        attributes[semconv.URL_FULL if "://" in record.target else semconv.TARGET] = record.target
     if record.message:
         attributes[semconv.MESSAGE] = record.message
-    if record.phase == "retry":
-        attributes[semconv.RETRY] = True
     if run_id is not None:
         attributes[semconv.RUN_ID] = run_id
     _flatten_metadata(record.metadata, semconv.METADATA_PREFIX, attributes, budget=[MAX_METADATA_ATTRIBUTES])

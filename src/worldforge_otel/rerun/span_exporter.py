@@ -16,8 +16,8 @@ and ``worldforge_time`` timelines; every other span on ``otel/spans/<service>/<n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -26,30 +26,27 @@ from opentelemetry.util.types import AttributeValue
 
 from worldforge_otel import semconv
 from worldforge_otel.boundary import clean_spans
-from worldforge_otel.rerun.artifacts import add_artifact, add_media, is_artifact
-from worldforge_otel.rerun.columns import ColumnBatch
+from worldforge_otel.events import EVENT_ATTRIBUTES, EVENT_FIELDS
+from worldforge_otel.rerun.artifacts import add_artifact, add_media
+from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
+from worldforge_otel.rerun.documents import to_json_document
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
-from worldforge_otel.rerun.layout import event_level, event_path, service_of, span_path
+from worldforge_otel.rerun.layout import EVENT_TIMELINE, event_level, event_path, service_of, span_path
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
 from worldforge_otel.rerun.waterfall import TraceWaterfall
-from worldforge_otel.sanitize import JSONValue, clean_text
+from worldforge_otel.sanitize import clean_text
 
-_EVENT_FIELDS = {
-    semconv.PROVIDER: "provider",
-    semconv.OPERATION: "operation",
-    semconv.PHASE: "phase",
+# span attribute -> payload field: the ProviderEvent's fields (events.EVENT_ATTRIBUTES) plus what the handler adds
+_PAYLOAD_FIELDS: Final = {
+    **{key: name for name, key in EVENT_ATTRIBUTES.items() if name != "metadata"},
+    semconv.URL_FULL: "target",
+    semconv.STATUS_CODE: "status_code",  # as written before 0.x (and by other senders)
     semconv.CAPABILITY: "capability",
-    semconv.ATTEMPT: "attempt",
-    semconv.MAX_ATTEMPTS: "max_attempts",
-    semconv.HTTP_REQUEST_METHOD: "method",
-    semconv.TARGET: "target",
-    semconv.STATUS_CODE: "status_code",
-    semconv.DURATION_MS: "duration_ms",
-    semconv.MESSAGE: "message",
     semconv.RUN_ID: "run_id",
     semconv.ERROR_TYPE: "error_type",
 }
+_PAYLOAD_ORDER: Final = (*EVENT_FIELDS, "capability", "run_id", "error_type")
 
 
 class RerunSpanExporter(CoreBackedExporter, SpanExporter):
@@ -73,24 +70,24 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
         original = spans
 
         def translate(batch: ColumnBatch) -> int:
-            sink = self._core.sink
             spans = clean_spans(original)  # the trust boundary: only our own spans are taken as they are
-            provider_events = [_is_provider_event(span) for span in spans]
-            count = sum(provider_events)
-            sequence = sink.next_sequence(count) if count else 0
             skipped = 0
-            for span, is_provider_event in zip(spans, provider_events, strict=True):
+            provider_events: list[tuple[ReadableSpan, dict[str, AttributeValue]]] = []
+            for span in spans:
                 try:
-                    if is_provider_event:
-                        add_provider_event(batch, span, sequence=sequence)
-                        sequence += 1
-                    elif is_artifact(span):
-                        add_artifact(batch, span, sink)
+                    attributes = dict(span.attributes or {})  # read once (the SDK's mapping is a proxy)
+                    if semconv.PROVIDER in attributes and semconv.PHASE in attributes:
+                        provider_events.append((span, attributes))
+                    elif semconv.ARTIFACT_KIND in attributes:
+                        add_artifact(batch, span, self._core.sink)
                     else:
                         add_generic_span(batch, span)
-                    add_media(batch, span)
+                    add_media(batch, span, attributes)
                 except Exception:
                     skipped += 1
+            if provider_events:
+                first = self._core.sink.next_sequence(len(provider_events))
+                skipped += add_provider_events(batch, provider_events, first)
             if self._waterfall is not None:
                 self._waterfall.add(batch, spans, time_ns=max((s.end_time or 0) for s in spans) if spans else 0)
             return skipped
@@ -117,33 +114,38 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
         return self._core.dropped
 
 
-def _is_provider_event(span: ReadableSpan) -> bool:
-    attributes = span.attributes or {}
-    return semconv.PROVIDER in attributes and semconv.PHASE in attributes
+def add_provider_events(
+    batch: ColumnBatch, events: list[tuple[ReadableSpan, dict[str, AttributeValue]]], first_sequence: int
+) -> int:
+    """Add the log line, payload document and duration scalar of WorldForge provider spans; returns spans skipped.
 
-
-def add_provider_event(batch: ColumnBatch, span: ReadableSpan, *, sequence: int) -> None:
-    """Add the log line, payload document and duration scalar of one WorldForge provider span."""
-    attributes = span.attributes or {}
-    payload = provider_event_payload(span)
-    base = event_path(str(payload["provider"]), str(payload["operation"]), str(payload["phase"]))
-    end_ns = span.end_time or span.start_time or 0
-    duration_ms = _duration_ms(span, attributes)
-    batch.text_log(
-        f"{base}/log",
-        _event_line(payload, duration_ms),
-        level=event_level(str(payload["phase"])),
-        time_ns=end_ns,
-        sequence=sequence,
-    )
-    batch.document(
-        f"{base}/payload",
-        json.dumps(payload, indent=2, ensure_ascii=False, default=str),
-        time_ns=end_ns,
-        sequence=sequence,
-    )
-    if duration_ms is not None:
-        batch.scalar(f"{base}/duration_ms", duration_ms, time_ns=end_ns, sequence=sequence)
+    One pass over the batch: rows go straight into the column group of their entity path, path strings are
+    built once per (provider, operation, phase), and payloads are encoded with orjson.
+    """
+    skipped = 0
+    paths: dict[tuple[str, str, str], tuple[ColumnGroup, ColumnGroup, ColumnGroup]] = {}
+    for sequence, (span, attributes) in enumerate(events, first_sequence):
+        try:
+            payload = provider_event_payload(span, attributes)
+            key = (str(payload["provider"]), str(payload["operation"]), str(payload["phase"]))
+            groups = paths.get(key)
+            if groups is None:
+                base = event_path(*key)
+                groups = paths[key] = (
+                    batch.group(f"{base}/log", ColumnKind.TEXT_LOG, EVENT_TIMELINE),
+                    batch.group(f"{base}/payload", ColumnKind.DOCUMENT, EVENT_TIMELINE),
+                    batch.group(f"{base}/duration_ms", ColumnKind.SCALAR, EVENT_TIMELINE),
+                )
+            log, document, duration = groups
+            end_ns = span.end_time or span.start_time or 0
+            duration_ms = _duration_ms(span, attributes)
+            log.add(end_ns, sequence, _event_line(payload, duration_ms), event_level(key[2]))
+            document.add(end_ns, sequence, to_json_document(payload))
+            if duration_ms is not None:
+                duration.add(end_ns, sequence, duration_ms)
+        except Exception:
+            skipped += 1
+    return skipped
 
 
 def add_generic_span(batch: ColumnBatch, span: ReadableSpan) -> None:
@@ -165,15 +167,20 @@ def add_generic_span(batch: ColumnBatch, span: ReadableSpan) -> None:
         batch.scalar(f"{base}/duration_ms", duration_ms, time_ns=end_ns)
 
 
-def provider_event_payload(span: ReadableSpan) -> dict[str, JSONValue]:
-    """The event document of a provider span (a span already through the trust boundary: clean)."""
-    attributes: Mapping[str, AttributeValue] = span.attributes or {}
-    payload: dict[str, object] = {name: attributes.get(key) for key, name in _EVENT_FIELDS.items()}
-    payload["metadata"] = {
-        key[len(semconv.METADATA_PREFIX) :]: value
-        for key, value in attributes.items()
-        if key.startswith(semconv.METADATA_PREFIX)
-    }
+def provider_event_payload(span: ReadableSpan, attributes: Mapping[str, AttributeValue]) -> dict[str, object]:
+    """The event document of a provider span (already through the trust boundary): fields, metadata, ids.
+
+    ``worldforge.metadata.a.b`` attributes are nested again as ``{"a": {"b": ...}}``.
+    """
+    payload: dict[str, object] = dict.fromkeys(_PAYLOAD_ORDER)
+    metadata: dict[str, object] = {}
+    for key, value in attributes.items():
+        name = _PAYLOAD_FIELDS.get(key)
+        if name is not None:
+            payload[name] = value
+        elif key.startswith(semconv.METADATA_PREFIX):
+            _nest(metadata, key[len(semconv.METADATA_PREFIX) :], value)
+    payload["metadata"] = metadata
     context = span.get_span_context()
     if context is not None:
         payload["trace_id"] = f"{context.trace_id:032x}"
@@ -181,7 +188,18 @@ def provider_event_payload(span: ReadableSpan) -> dict[str, JSONValue]:
     if span.parent is not None:
         payload["parent_span_id"] = f"{span.parent.span_id:016x}"
     payload["span_name"] = span.name
-    return payload  # type: ignore[return-value]  # attribute values: str, bool, int, float and tuples of them
+    return payload
+
+
+def _nest(metadata: dict[str, object], dotted: str, value: object) -> None:
+    *parents, leaf = dotted.split(".")
+    level = metadata
+    for part in parents:
+        child = level.get(part)
+        if not isinstance(child, dict):
+            child = level[part] = {} if child is None else {"": child}
+        level = child
+    level[leaf] = value
 
 
 def _duration_ms(span: ReadableSpan, attributes: Mapping[str, AttributeValue]) -> float | None:
@@ -193,7 +211,7 @@ def _duration_ms(span: ReadableSpan, attributes: Mapping[str, AttributeValue]) -
     return max(0, span.end_time - span.start_time) / 1_000_000
 
 
-def _event_line(payload: Mapping[str, JSONValue], duration_ms: float | None) -> str:
+def _event_line(payload: Mapping[str, object], duration_ms: float | None) -> str:
     parts = [f"{str(payload['phase']).upper()} {payload['provider']}.{payload['operation']}"]
     parts.append(f"attempt {payload.get('attempt') or 1}/{payload.get('max_attempts') or 1}")
     if duration_ms is not None:
