@@ -88,12 +88,15 @@ def test_events_nest_under_the_hosts_current_span(providers):
     assert child.parent.span_id == parent.get_span_context().span_id
 
 
-def test_metrics_are_recorded_with_low_cardinality_labels(providers):
-    handler = providers.handler()
+@pytest.mark.parametrize("deferred", [False, True])
+def test_metrics_are_recorded_with_low_cardinality_labels(providers, deferred):
+    handler = providers.handler(deferred=deferred)
     handler(event(duration_ms=100.0))
     handler(event(duration_ms=300.0))
-    handler(event(phase="retry", target="https://a.example/x", message="m1"))
-    handler(event(phase="failure", target="https://b.example/y", message="m2"))
+    handler(event(phase="retry", target="https://a.example/x", message="m1", duration_ms=None))
+    handler(event(phase="failure", target="https://b.example/y", message="m2", duration_ms=None))
+    assert handler.force_flush(10_000)
+    assert handler.stats.events_handled == 4
     points = providers.metric_points()
     success = next(p for p in points["worldforge.provider.operation.duration"]
                    if p.attributes["worldforge.phase"] == "success")

@@ -47,16 +47,17 @@ class ProviderMetrics:
         """
         counts: dict[tuple[str, str, str], int] = {}
         for record in records:
+            labels = self._labels_for(record)
             key = (record.provider, record.operation, record.phase)
             counts[key] = counts.get(key, 0) + 1
             if record.duration_ms is not None:
-                self._duration.record(record.duration_ms / 1000.0, self._labels_for(record))
-        for key, count in counts.items():
-            labels = self._labels[key]
+                self._duration.record(record.duration_ms / 1000.0, labels)
+        for (provider, operation, phase), count in counts.items():
+            labels = self._labels[(provider, operation, phase)]
             self._events.add(count, labels)
-            if key[2] == "retry":
+            if phase == "retry":
                 self._retries.add(count, labels)
-            elif key[2] == "failure":
+            elif phase == "failure":
                 self._failures.add(count, labels)
 
     def _labels_for(self, record: EventRecord) -> _Labels:
