@@ -137,7 +137,6 @@ def sanitizer(size: int = 100_000) -> dict[str, dict[str, float]]:
                                               set_global_providers=False, log_level="INFO")  # fmt: skip
         tracer = telemetry.tracer_provider.get_tracer("bench")
         logger = logging.getLogger("bench.hostile")
-        logger.propagate = True
         calls = {
             "log message": lambda: logger.warning("payload %s", hostile),
             "event target": lambda: telemetry({"provider": "p", "operation": "predict", "phase": "success",
@@ -182,7 +181,7 @@ def main() -> None:
     parser.add_argument("--steady-rate", type=int, default=20_000)
     parser.add_argument("--steady-secs", type=float, default=10.0)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("worldforge_otel").setLevel(logging.CRITICAL)  # queue-full warnings of the steady run
     results = {
         "python": platform.python_version(), "rerun_sdk": rr.__version__, "events": args.events, "batch": BATCH,
         "export": export_side_by_side(args.events, args.runs),
