@@ -25,16 +25,11 @@ from pathlib import Path
 
 os.environ.setdefault("RERUN_ANALYTICS", "false")
 
-import numpy as np
 import rerun as rr
-from bench_core import NoOpExporter, close, events, finished_spans
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from bench_core import bare_span_us, events, export_send_columns, finished_spans
 
 import worldforge_otel
 from worldforge_otel.rerun import RerunOptions, RerunSpanExporter
-from worldforge_otel.rerun.columns import ColumnBatch
-from worldforge_otel.rerun.span_exporter import add_provider_events
 from worldforge_otel.sanitize import clean_text
 
 BATCH = 4096  # configure()'s max_export_batch_size for the Rerun exporter
@@ -50,27 +45,7 @@ def export_ours(spans: list, path: Path) -> float:
 
 
 def export_baseline(spans: list, path: Path) -> float:
-    batches = []
-    for first in range(0, len(spans), BATCH):
-        batch = ColumnBatch()
-        add_provider_events(batch, [(s, dict(s.attributes or {})) for s in spans[first : first + BATCH]], first)
-        batches.append(list(batch))
-    recording = rr.RecordingStream("bench", recording_id="send_columns")
-    recording.set_sinks(rr.FileSink(str(path)))
-    started = time.process_time()
-    for groups in batches:
-        for group in groups:
-            indexes = [rr.TimeColumn("worldforge_time", timestamp=np.asarray(group.times_ns, dtype="datetime64[ns]")),
-                       rr.TimeColumn("worldforge_event", sequence=group.sequences)]  # fmt: skip
-            if group.kind.value == "TextLog":
-                columns = rr.TextLog.columns(text=group.values, level=group.levels)
-            elif group.kind.value == "TextDocument":
-                columns = rr.TextDocument.columns(text=group.values, media_type=["text/plain"] * len(group.values))
-            else:
-                columns = rr.Scalars.columns(scalars=np.asarray(group.values, dtype=np.float64))
-            rr.send_columns(group.path, indexes=indexes, columns=columns, recording=recording)
-    close(recording)
-    return time.process_time() - started
+    return export_send_columns(spans, path, batch_size=BATCH, clock=time.process_time)
 
 
 def export_side_by_side(count: int, runs: int) -> dict[str, float]:
@@ -90,15 +65,6 @@ def export_side_by_side(count: int, runs: int) -> dict[str, float]:
 
 def end_to_end(count: int, runs: int) -> dict[str, float]:
     items = events(count)
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
-    tracer = provider.get_tracer("bench")
-
-    def bare() -> float:
-        started = time.process_time()
-        for _ in range(count):
-            tracer.start_span("predict mock").end()
-        return (time.process_time() - started) / count * 1e6
 
     def ours(directory: str) -> tuple[float, float]:
         telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=Path(directory) / "e2e.rrd"),
@@ -114,7 +80,7 @@ def end_to_end(count: int, runs: int) -> dict[str, float]:
         assert telemetry.stats.events_dropped == 0
         return (time.process_time() - started) / count * 1e6, host / count * 1e6
 
-    bare_us = min(bare() for _ in range(runs))
+    bare_us = min(bare_span_us(count, time.process_time) for _ in range(runs))
     with tempfile.TemporaryDirectory() as directory:
         results = [ours(directory) for _ in range(runs)]
     total_us, host_us = min(r[0] for r in results), min(r[1] for r in results)
@@ -137,10 +103,10 @@ def sanitizer(size: int = 100_000) -> dict[str, dict[str, float]]:
                                               set_global_providers=False, log_level="INFO")  # fmt: skip
         tracer = telemetry.tracer_provider.get_tracer("bench")
         logger = logging.getLogger("bench.hostile")
+        event = {"provider": "p", "operation": "predict", "phase": "success", "target": hostile}
         calls = {
             "log message": lambda: logger.warning("payload %s", hostile),
-            "event target": lambda: telemetry({"provider": "p", "operation": "predict", "phase": "success",
-                                               "target": hostile}),  # fmt: skip
+            "event target": lambda: telemetry(event),
             "span attribute": lambda: tracer.start_span("upload", attributes={"body": hostile}).end(),
         }
         logger.warning("warm-up")  # the first call of each starts threads and imports: not what is measured
