@@ -46,18 +46,15 @@ class ColumnGroup:
     values: list[str | float] = field(default_factory=list)
     levels: list[str] = field(default_factory=list)
     sequence_timeline: str = EVENT_TIMELINE
-    batch: ColumnBatch | None = field(default=None, repr=False)
 
     def add(self, time_ns: int, sequence: int | None, value: str | float, level: str | None = None) -> None:
-        """Append one row (the fast path of a columnar translator: no lookup of the group per row)."""
+        """Append one row (a columnar translator keeps the group and calls this per row: no lookup per row)."""
         self.times_ns.append(time_ns)
         if self.sequences is not None and sequence is not None:
             self.sequences.append(sequence)
         self.values.append(value)
         if level is not None:
             self.levels.append(level)
-        if self.batch is not None:
-            self.batch.rows += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +74,6 @@ class ColumnBatch:
     def __init__(self) -> None:
         self._groups: dict[tuple[str, ColumnKind, str | None], ColumnGroup] = {}
         self.shapes: list[ShapeRow] = []
-        self.rows = 0
 
     def text_log(
         self,
@@ -90,28 +86,25 @@ class ColumnBatch:
         timeline: str = EVENT_TIMELINE,
     ) -> None:
         """Add a TextLog row."""
-        group = self._group(path, ColumnKind.TEXT_LOG, time_ns, sequence, timeline)
-        group.values.append(text)
-        group.levels.append(level)
+        self._group(path, ColumnKind.TEXT_LOG, sequence, timeline).add(time_ns, sequence, text, level)
 
     def document(
         self, path: str, text: str, *, time_ns: int, sequence: int | None = None, timeline: str = EVENT_TIMELINE
     ) -> None:
         """Add a TextDocument row."""
-        self._group(path, ColumnKind.DOCUMENT, time_ns, sequence, timeline).values.append(text)
+        self._group(path, ColumnKind.DOCUMENT, sequence, timeline).add(time_ns, sequence, text)
 
     def scalar(
         self, path: str, value: float, *, time_ns: int, sequence: int | None = None, timeline: str = EVENT_TIMELINE
     ) -> None:
         """Add a scalar row."""
-        self._group(path, ColumnKind.SCALAR, time_ns, sequence, timeline).values.append(float(value))
+        self._group(path, ColumnKind.SCALAR, sequence, timeline).add(time_ns, sequence, float(value))
 
     def shape(
         self, path: str, kind: ShapeKind, *, time_ns: int, sequences: dict[str, int] | None = None, **fields: Any
     ) -> None:
         """Add a multi-instance archetype row (e.g. ``positions=[[x, y, z], ...], labels=[...]``)."""
         self.shapes.append(ShapeRow(path, kind, fields, time_ns, dict(sequences or {})))
-        self.rows += 1
 
     def group(self, path: str, kind: ColumnKind, sequence_timeline: str | None = None) -> ColumnGroup:
         """The column group of ``path`` and ``kind`` (rows with a sequence on ``sequence_timeline``, if given)."""
@@ -119,22 +112,15 @@ class ColumnBatch:
         group = self._groups.get(key)
         if group is None:
             group = ColumnGroup(path, kind, sequences=[] if sequence_timeline is not None else None,
-                                sequence_timeline=sequence_timeline or EVENT_TIMELINE, batch=self)  # fmt: skip
+                                sequence_timeline=sequence_timeline or EVENT_TIMELINE)  # fmt: skip
             self._groups[key] = group
         return group
 
     def __iter__(self) -> Iterator[ColumnGroup]:
         return (group for group in self._groups.values() if group.times_ns)
 
-    def _group(
-        self, path: str, kind: ColumnKind, time_ns: int, sequence: int | None, timeline: str
-    ) -> ColumnGroup:
-        group = self.group(path, kind, timeline if sequence is not None else None)
-        group.times_ns.append(time_ns)
-        if group.sequences is not None and sequence is not None:
-            group.sequences.append(sequence)
-        self.rows += 1
-        return group
+    def _group(self, path: str, kind: ColumnKind, sequence: int | None, timeline: str) -> ColumnGroup:
+        return self.group(path, kind, timeline if sequence is not None else None)
 
 
 def triples(values: object) -> list[list[float]]:
