@@ -73,6 +73,8 @@ CORPUS: list[tuple[str, str, str]] = [
      "MnOpQrStUvWxYz0123456789AbCdEfGhIjKl"),
     ("telegram_bot", "https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage",
      "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"),
+    ("telegram_proxy", "https://tg-proxy.internal/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
+     "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"),
     ("telegram_token_text", "bot 987654321:AAFq1w2e3r4t5y6u7i8o9p0a1s2d3f4g5hj online", "AAFq1w2e3r4t5y6u7i8o9p0a1s2d3f4g5hj"),
     ("shopify", "X-Shopify-Access-Token shpat_0123456789abcdef0123456789abcdef", "shpat_0123456789abcdef0123456789abcdef"),
     ("digitalocean", "DO token dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef",

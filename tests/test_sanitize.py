@@ -25,6 +25,19 @@ def test_url_userinfo_query_and_fragment_are_stripped():
 
 
 @pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://h:99999/x?token=zz", "http://[REDACTED]"),  # an unreadable port: nothing after the scheme
+        ("pw=hunter2 see http://[bad/x", "pw=[REDACTED] see http://[REDACTED]"),
+        ("file:///etc/app.conf?key=zz", "file:///etc/app.conf"),  # no host: path kept, query dropped
+        ("see https://x.example/a?token=zz now", "see https://x.example/a now"),  # a URL inside text
+    ],
+)
+def test_urls_that_do_not_parse_or_sit_in_text_are_sanitized(url, expected):
+    assert sanitize_url(url) == expected
+
+
+@pytest.mark.parametrize(
     ("text", "leaked"),
     [
         ("Authorization: Bearer sk-live1234567890abcdefXYZ", "sk-live1234567890abcdefXYZ"),

@@ -93,7 +93,7 @@ _PATTERNS: Final = (
     r"|\bnpm_[A-Za-z0-9]{36}\b|\bpypi-[A-Za-z0-9_-]{50,512}"  # npm, PyPI
     r"|\b(?:SK|AC)[0-9a-f]{32}\b"  # Twilio
     r"|\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,64}"  # Discord bot token
-    r"|\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}"  # Telegram bot token
+    r"|(?<![0-9])[0-9]{8,10}:AA[A-Za-z0-9_-]{30,40}"  # Telegram bot token (also as /bot<token> in a URL path)
     r"|\bAGE-SECRET-KEY-1[0-9A-Z]{58}"  # age
     r"|\b(?:shpat|shpss|shpca|dop_v1|doo_v1|sq0atp|sq0csp)_?[A-Za-z0-9_-]{20,128}"  # Shopify, DigitalOcean, Square
     r"|\bkey-[0-9a-f]{32}\b"  # Mailgun
@@ -118,13 +118,16 @@ def _is_secret_key(key: str) -> bool:
 
 def sanitize_url(url: str) -> str:
     """Drop userinfo, query string and fragment from a URL (and webhook paths); redact text that is not a URL."""
+    if _URL_IN_TEXT not in url:
+        return _redact(url)  # free text
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        return _redact(url.replace("://", ":/ /"))
-    if not parts.scheme or not parts.netloc:
-        return _redact(url) if _URL_IN_TEXT not in url else REDACTED
+    except ValueError:  # an unreadable host or port: what follows the scheme goes
+        scheme, _ = url.split(_URL_IN_TEXT, 1)
+        return f"{_redact(scheme)}{_URL_IN_TEXT}{REDACTED}"
+    if not parts.scheme:  # text with a URL inside ("see https://..."): each URL is sanitized in the text
+        return _redact(url)
     host = parts.hostname or ""
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
@@ -189,11 +192,15 @@ def _clean(text: str, max_chars: int) -> str:
             text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates, e.g. from surrogateescape-decoded bytes
             text = text.encode("utf-8", "replace").decode("utf-8")
-    text = _redact(text)
-    if len(text) > max_chars:
-        kept = text[:max_chars]
-        return kept + TRUNCATION_MARKER.format(dropped=max(original_chars - max_chars, 1))
-    return text
+    return truncate(_redact(text), max_chars, original_chars=original_chars)
+
+
+def truncate(text: str, max_chars: int, *, original_chars: int | None = None) -> str:
+    """``text`` cut to ``max_chars`` with :data:`TRUNCATION_MARKER` (counting from ``original_chars`` if longer)."""
+    if len(text) <= max_chars:
+        return text
+    dropped = max((original_chars or len(text)) - max_chars, 1)
+    return text[:max_chars] + TRUNCATION_MARKER.format(dropped=dropped)
 
 
 def clean_key(key: object) -> str:

@@ -28,7 +28,7 @@ from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import log_path, service_of
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
-from worldforge_otel.sanitize import TRUNCATION_MARKER
+from worldforge_otel.sanitize import truncate
 
 MAX_LINE_CHARS: Final = 8192
 UNKNOWN_LOGGER: Final = "root"
@@ -115,6 +115,4 @@ def log_line(record: Any) -> str:
     trace_id, span_id = record.trace_id or 0, record.span_id or 0
     if trace_id:
         text += f" · trace={trace_id:032x} span={span_id:016x}"
-    if len(text) > MAX_LINE_CHARS:
-        text = text[:MAX_LINE_CHARS] + TRUNCATION_MARKER.format(dropped=len(text) - MAX_LINE_CHARS)
-    return text
+    return truncate(text, MAX_LINE_CHARS)  # its parts are clean: only the length is left to cap

@@ -34,7 +34,7 @@ from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import metric_path, service_of
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
-from worldforge_otel.sanitize import clean_text
+from worldforge_otel.sanitize import clean_text, truncate
 
 
 class RerunMetricExporter(CoreBackedExporter, MetricExporter):
@@ -108,8 +108,7 @@ def add_metrics(batch: ColumnBatch, metrics_data: MetricsData) -> int:
                 for point in metric.data.data_points:
                     try:
                         attributes = {  # the trust boundary: keys and values, secret-named values redacted
-                            key: clean_text(str(value), max_chars=128)
-                            for key, value in clean_attributes(point.attributes).items()
+                            key: truncate(str(value), 128) for key, value in clean_attributes(point.attributes).items()
                         }
                         path = metric_path(service, name, attributes)
                         time_ns = point.time_unix_nano

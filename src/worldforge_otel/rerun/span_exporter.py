@@ -41,7 +41,7 @@ from worldforge_otel.sanitize import clean_text
 _PAYLOAD_FIELDS: Final = {
     **{key: name for name, key in EVENT_ATTRIBUTES.items() if name != "metadata"},
     semconv.URL_FULL: "target",
-    semconv.STATUS_CODE: "status_code",  # as written before 0.x (and by other senders)
+    semconv.STATUS_CODE: "status_code",  # as earlier versions of this package wrote it (OTLP from older senders)
     semconv.CAPABILITY: "capability",
     semconv.RUN_ID: "run_id",
     semconv.ERROR_TYPE: "error_type",
@@ -67,13 +67,12 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Sanitize, translate and write ``spans``; returns FAILURE instead of raising."""
-        original = spans
 
         def translate(batch: ColumnBatch) -> int:
-            spans = clean_spans(original)  # the trust boundary: only our own spans are taken as they are
+            clean = clean_spans(spans)  # the trust boundary: only our own spans are taken as they are
             skipped = 0
             provider_events: list[tuple[ReadableSpan, dict[str, AttributeValue]]] = []
-            for span in spans:
+            for span in clean:
                 try:
                     attributes = dict(span.attributes or {})  # read once (the SDK's mapping is a proxy)
                     if semconv.PROVIDER in attributes and semconv.PHASE in attributes:
@@ -89,7 +88,7 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                 first = self._core.sink.next_sequence(len(provider_events))
                 skipped += add_provider_events(batch, provider_events, first)
             if self._waterfall is not None:
-                self._waterfall.add(batch, spans, time_ns=max((s.end_time or 0) for s in spans) if spans else 0)
+                self._waterfall.add(batch, clean, time_ns=max((s.end_time or 0) for s in clean) if clean else 0)
             return skipped
 
         ok = self._core.export(len(spans), translate)
