@@ -22,8 +22,8 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
@@ -108,41 +108,39 @@ def _clean_payload(text: str) -> str:
     return json.dumps(sanitize_value(document), ensure_ascii=False, separators=(",", ":"))
 
 
-_RESOURCES: dict[int, tuple[Resource, Resource]] = {}
-_SCOPES: dict[int, tuple[InstrumentationScope, InstrumentationScope]] = {}
-_MAX_CACHED: Final = 256
+_T = TypeVar("_T")
+_CLEANED: dict[int, tuple[object, object]] = {}  # id -> (the original, its clean copy): resources and scopes
+_MAX_CACHED: Final = 512
+
+
+def _cached_clean(original: _T, clean: Callable[[_T], _T]) -> _T:
+    """``clean(original)``, remembered per object (providers share one resource and a few scopes)."""
+    cached = _CLEANED.get(id(original))
+    if cached is not None and cached[0] is original:
+        return cached[1]  # type: ignore[return-value]  # stored by this function for this very object
+    cleaned = clean(original)
+    if len(_CLEANED) >= _MAX_CACHED:
+        _CLEANED.clear()
+    _CLEANED[id(original)] = (original, cleaned)
+    return cleaned
 
 
 def clean_resource(resource: Resource | None) -> Resource:
-    """The resource with clean attributes (cached per resource object: providers share one)."""
+    """The resource with clean attributes."""
     if resource is None:
         return Resource.get_empty()
-    cached = _RESOURCES.get(id(resource))
-    if cached is not None and cached[0] is resource:
-        return cached[1]
-    cleaned = Resource(clean_attributes(resource.attributes), resource.schema_url)
-    if len(_RESOURCES) >= _MAX_CACHED:
-        _RESOURCES.clear()
-    _RESOURCES[id(resource)] = (resource, cleaned)
-    return cleaned
+    return _cached_clean(resource, lambda r: Resource(clean_attributes(r.attributes), r.schema_url))
 
 
 def clean_scope(scope: InstrumentationScope | None) -> InstrumentationScope | None:
-    """The instrumentation scope with a clean name and version (cached per scope object)."""
+    """The instrumentation scope with a clean name and version."""
     if scope is None:
         return None
-    cached = _SCOPES.get(id(scope))
-    if cached is not None and cached[0] is scope:
-        return cached[1]
-    cleaned = InstrumentationScope(
-        clean_text(scope.name or "", max_chars=MAX_NAME_CHARS),
-        clean_text(scope.version, max_chars=MAX_NAME_CHARS) if scope.version else None,
-        scope.schema_url,
-    )
-    if len(_SCOPES) >= _MAX_CACHED:
-        _SCOPES.clear()
-    _SCOPES[id(scope)] = (scope, cleaned)
-    return cleaned
+    return _cached_clean(scope, lambda s: InstrumentationScope(
+        clean_text(s.name or "", max_chars=MAX_NAME_CHARS),
+        clean_text(s.version, max_chars=MAX_NAME_CHARS) if s.version else None,
+        s.schema_url,
+    ))  # fmt: skip
 
 
 # -- spans ----------------------------------------------------------------------------------------------------

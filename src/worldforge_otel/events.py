@@ -149,8 +149,6 @@ def _duration_ms(value: object) -> float | None:
     return duration
 
 
-
-
 def snapshot(event: object) -> dict[str, object]:
     """A cheap copy of ``event``'s fields (metadata copied one level deep), safe to read on another thread."""
     copy = dict(event) if isinstance(event, Mapping) else {name: getattr(event, name, None) for name in EVENT_FIELDS}

@@ -35,25 +35,20 @@ class ProviderMetrics:
         )
         self._labels: dict[tuple[str, str, str], _Labels] = {}
 
-    def record(self, record: EventRecord) -> None:
-        """Record one event's measurements."""
-        self.record_batch([record])
-
     def record_batch(self, records: list[EventRecord]) -> None:
         """Record the measurements of several events: one counter call per label set, one histogram value each.
 
         Counters are summed per label set first (a sum is a sum, however it is added up); the duration
         histogram gets every value, as its buckets need them.
         """
-        counts: dict[tuple[str, str, str], int] = {}
+        counts: dict[int, tuple[_Labels, str, int]] = {}  # id of the (shared) label dict -> labels, phase, count
         for record in records:
             labels = self._labels_for(record)
-            key = (record.provider, record.operation, record.phase)
-            counts[key] = counts.get(key, 0) + 1
+            _, _, count = counts.get(id(labels), (labels, record.phase, 0))
+            counts[id(labels)] = (labels, record.phase, count + 1)
             if record.duration_ms is not None:
                 self._duration.record(record.duration_ms / 1000.0, labels)
-        for (provider, operation, phase), count in counts.items():
-            labels = self._labels[(provider, operation, phase)]
+        for labels, phase, count in counts.values():
             self._events.add(count, labels)
             if phase == "retry":
                 self._retries.add(count, labels)
