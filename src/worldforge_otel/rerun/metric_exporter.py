@@ -29,6 +29,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.view import Aggregation
 
 from worldforge_otel.boundary import clean_attributes, clean_resource
+from worldforge_otel.rerun.cardinality import DEFAULT_MAX_METRIC_SERIES, OVERFLOW, NameBudget, add_overflow_count
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import metric_path, service_of
@@ -60,13 +61,19 @@ class RerunMetricExporter(CoreBackedExporter, MetricExporter):
             preferred_temporality=preferred_temporality, preferred_aggregation=preferred_aggregation
         )
         self._core = ExportCore("metrics", sink=sink, options=options)
+        self._series = NameBudget("metric series", DEFAULT_MAX_METRIC_SERIES)
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
         """Translate and write every data point; returns FAILURE instead of raising."""
         points = _count_points(metrics_data)
-        ok = self._core.export(points, lambda batch: add_metrics(batch, metrics_data))
+        def translate(batch: ColumnBatch) -> int:
+            skipped = add_metrics(batch, metrics_data, self._series)
+            add_overflow_count(batch, "metric_series_overflowed", self._series.overflowed)
+            return skipped
+
+        ok = self._core.export(points, translate)
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -97,8 +104,11 @@ def _count_points(metrics_data: MetricsData) -> int:
     )
 
 
-def add_metrics(batch: ColumnBatch, metrics_data: MetricsData) -> int:
-    """Add one scalar row per sum/gauge point and count/sum/mean per histogram point; returns points skipped."""
+def add_metrics(batch: ColumnBatch, metrics_data: MetricsData, series: NameBudget | None = None) -> int:
+    """Add one scalar row per sum/gauge point and count/sum/mean per histogram point; returns points skipped.
+
+    With ``series``, a metric's attribute sets beyond its budget share the ``.../_other`` path.
+    """
     skipped = 0
     for resource_metrics in metrics_data.resource_metrics:
         service = service_of(clean_resource(resource_metrics.resource))
@@ -111,6 +121,10 @@ def add_metrics(batch: ColumnBatch, metrics_data: MetricsData) -> int:
                             key: truncate(str(value), 128) for key, value in clean_attributes(point.attributes).items()
                         }
                         path = metric_path(service, name, attributes)
+                        if series is not None and attributes:
+                            base = metric_path(service, name, {})
+                            if series.admit(base, path) == OVERFLOW:
+                                path = f"{base}/{OVERFLOW}"
                         time_ns = point.time_unix_nano
                         if isinstance(metric.data, Sum | Gauge):
                             batch.scalar(path, float(point.value), time_ns=time_ns)  # type: ignore[union-attr]

@@ -28,14 +28,22 @@ from worldforge_otel import semconv
 from worldforge_otel.boundary import clean_spans
 from worldforge_otel.events import EVENT_ATTRIBUTES, EVENT_FIELDS
 from worldforge_otel.rerun.artifacts import add_artifact, add_media
+from worldforge_otel.rerun.cardinality import DEFAULT_MAX_SPAN_NAMES, NameBudget, add_overflow_count
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
 from worldforge_otel.rerun.documents import to_json_document
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
-from worldforge_otel.rerun.layout import EVENT_TIMELINE, event_level, event_path, service_of, span_path
+from worldforge_otel.rerun.layout import (
+    EVENT_TIMELINE,
+    event_level,
+    event_path,
+    path_part,
+    service_of,
+    span_path,
+)
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
 from worldforge_otel.rerun.waterfall import TraceWaterfall
-from worldforge_otel.sanitize import clean_text
+from worldforge_otel.sanitize import truncate
 
 # span attribute -> payload field: the ProviderEvent's fields (events.EVENT_ATTRIBUTES) plus what the handler adds
 _PAYLOAD_FIELDS: Final = {
@@ -64,6 +72,7 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
     ) -> None:
         self._core = ExportCore("spans", sink=sink, options=options)
         self._waterfall = TraceWaterfall() if waterfall else None
+        self._span_names = NameBudget("span names", DEFAULT_MAX_SPAN_NAMES)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Sanitize, translate and write ``spans``; returns FAILURE instead of raising."""
@@ -80,7 +89,7 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                     elif semconv.ARTIFACT_KIND in attributes:
                         add_artifact(batch, span, self._core.sink)
                     else:
-                        add_generic_span(batch, span)
+                        add_generic_span(batch, span, self._span_names)
                     add_media(batch, span, attributes)
                 except Exception:
                     skipped += 1
@@ -89,10 +98,17 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                 skipped += add_provider_events(batch, provider_events, first)
             if self._waterfall is not None:
                 self._waterfall.add(batch, clean, time_ns=max((s.end_time or 0) for s in clean) if clean else 0)
+            self._write_bounds(batch)
             return skipped
 
         ok = self._core.export(len(spans), translate)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def _write_bounds(self, batch: ColumnBatch) -> None:
+        """What the cardinality bounds turned away so far, next to the exporter's other health scalars."""
+        add_overflow_count(batch, "span_names_overflowed", self._span_names.overflowed)
+        if self._waterfall is not None:
+            add_overflow_count(batch, "traces_not_drawn", self._waterfall.not_drawn)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush written data to the destinations within ``timeout_millis``."""
@@ -147,17 +163,21 @@ def add_provider_events(
     return skipped
 
 
-def add_generic_span(batch: ColumnBatch, span: ReadableSpan) -> None:
-    """Add the log line (with the trace and span ids, to find it in any trace backend) and duration scalar."""
+def add_generic_span(batch: ColumnBatch, span: ReadableSpan, names: NameBudget | None = None) -> None:
+    """Add the log line (with the trace and span ids, to find it in any trace backend) and duration scalar.
+
+    With ``names``, a service's span names beyond its budget share the ``_other`` path (the line keeps the name).
+    """
     service = service_of(span.resource)
-    name = clean_text(span.name or "unnamed", max_chars=256)
-    base = span_path(service, name)
+    name = span.name or "unnamed"  # clean: through the trust boundary
+    part = path_part(name)
+    base = span_path(service, names.admit(service, part) if names is not None else part)
     end_ns = span.end_time or span.start_time or 0
     duration_ms = _duration_ms(span, {})
     failed = span.status.status_code is StatusCode.ERROR
     text = name if duration_ms is None else f"{name} · {duration_ms:.2f} ms"
     if failed:
-        text += f" · ERROR {clean_text(span.status.description or '', max_chars=512)}".rstrip()
+        text += f" · ERROR {truncate(span.status.description or '', 512)}".rstrip()
     context = span.get_span_context()
     if context is not None and context.trace_id:
         text += f" · trace={context.trace_id:032x} span={context.span_id:016x}"

@@ -14,8 +14,11 @@ whole trace: spans arrive as they end (children before parents), and re-drawing 
 re-nests its children, so the picture is exact once the trace ended.
 
 Cost: one entity per trace, not per span (measured: an entity per span was 4.6x slower and 11x larger, see
-docs/performance.md). A single-span trace is not drawn (it has no hierarchy). State is bounded: the newest
-:data:`MAX_TRACES` traces and :data:`MAX_SPANS_PER_TRACE` spans per trace.
+docs/performance.md). A single-span trace is not drawn (it has no hierarchy). Entities are bounded: the first
+:data:`~.cardinality.MAX_TRACES` traces with a WorldForge span (a provider event or an artifact) or an error are
+drawn, and the first :data:`~.cardinality.MAX_PLAIN_TRACES` others, as a sample of their shape; later ones are
+counted in :attr:`TraceWaterfall.not_drawn`. State is bounded too: the newest :data:`MAX_REMEMBERED` traces and
+:data:`MAX_SPANS_PER_TRACE` spans per trace.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from worldforge_otel import semconv
+from worldforge_otel.rerun.cardinality import MAX_PLAIN_TRACES, MAX_TRACES, OVERFLOW, NameBudget
 from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind
 from worldforge_otel.rerun.layout import TRACES_ROOT
 from worldforge_otel.sanitize import clean_text
 
-MAX_TRACES: Final = 256
+MAX_REMEMBERED: Final = 256
 MAX_SPANS_PER_TRACE: Final = 2048
 ROWS_PER_WIDTH: Final = 12  # a row is 1/12 of the trace's duration high
 BAR_FILL: Final = 0.8  # of a row
@@ -67,6 +71,13 @@ class TraceWaterfall:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
         self._bottom = 0.0  # below every trace drawn so far
         self._lock = threading.Lock()
+        self._worth_drawing = NameBudget("traces", MAX_TRACES)
+        self._plain = NameBudget("plain traces", MAX_PLAIN_TRACES)
+
+    @property
+    def not_drawn(self) -> int:
+        """Traces left undrawn because their budget was spent."""
+        return self._worth_drawing.overflowed + self._plain.overflowed
 
     def add(self, batch: ColumnBatch, spans: Sequence[ReadableSpan], *, time_ns: int) -> None:
         """Remember ``spans`` and add the rows of every trace they belong to."""
@@ -80,15 +91,21 @@ class TraceWaterfall:
                 trace = self._traces.get(trace_id)
                 if trace is None and len(members) == 1 and members[0].parent is None:
                     continue  # a trace of one span: nothing to draw
+                if trace is None and not self._admit(trace_id, members):
+                    continue
                 trace = self._remember(trace_id, trace, members)
                 bottom = _draw(batch, f"{TRACES_ROOT}/{trace_id:032x}", trace, time_ns)
                 self._bottom = max(self._bottom, bottom)
+
+    def _admit(self, trace_id: int, members: list[ReadableSpan]) -> bool:
+        budget = self._worth_drawing if any(_worth_drawing(span) for span in members) else self._plain
+        return budget.admit("traces", f"{trace_id:032x}") != OVERFLOW
 
     def _remember(self, trace_id: int, trace: _Trace | None, spans: list[ReadableSpan]) -> _Trace:
         if trace is None:
             trace = _Trace(top=self._bottom)
             self._traces[trace_id] = trace
-            while len(self._traces) > MAX_TRACES:
+            while len(self._traces) > MAX_REMEMBERED:
                 self._traces.popitem(last=False)
         self._traces.move_to_end(trace_id)
         for span in spans:
@@ -179,6 +196,12 @@ def _tree(bars: dict[int, _Bar], order: list[tuple[int, int]], origin: int) -> s
             f"(+{(bar.start_ns - origin) / 1e6:.2f} ms) span {span_id:016x}"
         )
     return "\n".join(lines)
+
+
+def _worth_drawing(span: ReadableSpan) -> bool:
+    attributes = span.attributes or {}
+    return (semconv.PROVIDER in attributes or semconv.ARTIFACT_KIND in attributes
+            or span.status.status_code is StatusCode.ERROR)  # fmt: skip
 
 
 def _color(span: ReadableSpan) -> list[int]:
