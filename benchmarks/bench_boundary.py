@@ -9,7 +9,9 @@
    thread per ProviderEvent, vs a bare span (start/end, no-op exporter); and the calling thread's own share.
 3. Sanitizer: 100 kB adversarial strings on the worker, and what the calling thread pays for them.
 4. A steady producer through the deferred handler: events handled and dropped.
-Prints JSON; the numbers are copied into docs/performance.md.
+5. Web-shaped traffic (traces of 2 spans, every request its own span name) vs WorldForge-shaped, per span.
+Prints JSON and, with ``--output docs/performance.md``, writes its section of that file (between markers that
+``bench_core.py`` keeps when it rewrites the rest).
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Final
 
 os.environ.setdefault("RERUN_ANALYTICS", "false")
 
 import rerun as rr
 from bench_core import bare_span_us, events, export_send_columns, finished_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import worldforge_otel
 from worldforge_otel.rerun import RerunOptions, RerunSpanExporter
@@ -140,12 +147,118 @@ def steady(rate: int, seconds: float) -> dict[str, float]:
             "dropped": stats.events_dropped, "spans_dropped": telemetry.spans_dropped}  # fmt: skip
 
 
+def web_spans(count: int) -> list:
+    """``count`` spans as a web app makes them: traces of a request and its db call, each request its own name."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "web"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("web")
+    for n in range(count // 2):
+        with tracer.start_as_current_span(f"GET /nope/{n}", attributes={"http.request.method": "GET"}):
+            tracer.start_span("SELECT users", attributes={"db.system": "postgresql"}).end()
+    return list(memory.get_finished_spans())
+
+
+def web_shaped(count: int, runs: int) -> dict[str, float]:
+    shapes = {"worldforge": finished_spans(count), "web": web_spans(count)}
+    best = dict.fromkeys(shapes, float("inf"))
+    sizes = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for run in range(runs):
+            for name, spans in shapes.items():
+                path = Path(directory) / f"{name}{run}.rrd"
+                best[name] = min(best[name], export_ours(spans, path))
+                sizes[name] = path.stat().st_size
+    per_span = {name: best[name] / len(spans) * 1e6 for name, spans in shapes.items()}
+    size = {name: sizes[name] / len(spans) for name, spans in shapes.items()}
+    return {"worldforge_us": per_span["worldforge"], "web_us": per_span["web"],
+            "cost_ratio": per_span["web"] / per_span["worldforge"], "worldforge_bytes": size["worldforge"],
+            "web_bytes": size["web"], "bytes_ratio": size["web"] / size["worldforge"]}  # fmt: skip
+
+
+START: Final = "<!-- bench_boundary:start -->"
+END: Final = "<!-- bench_boundary:end -->"
+
+
+def render(results: dict[str, Any], command: str) -> str:
+    """The docs/performance.md section for ``results``."""
+    export, e2e, web, steady_run = results["export"], results["end_to_end"], results["web_shaped"], results["steady"]
+    worker = results["sanitizer"]["worker_ms_per_100kB"]
+    host = results["sanitizer"]["host_thread_us"]
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    lines = [
+        START,
+        "## Trust boundary, columnar export and bounded paths (issue 15)",
+        "",
+        f"Measured with `{command}` ({results['python']}, rerun-sdk {results['rerun_sdk']}, {os.cpu_count()} noisy "
+        f"cores), side by side in one process on the same {results['events']:,} provider-event spans. Times are "
+        "**CPU of every thread** (`time.process_time()`: rerun-sdk's encoder and writer threads, our workers, the "
+        "SDK's batch thread), best of the runs. This section is written by the script.",
+        "",
+        "| export | µs/span | bytes/span | goal |",
+        "|---|---|---|---|",
+        f"| baseline: `send_columns` of the same rows, prebuilt, grouped per entity path, batches of {BATCH:,} "
+        f"| {export['baseline_us']:.1f} | {export['baseline_bytes']:.0f} | |",
+        f"| `RerunSpanExporter.export`, batches of {BATCH:,} (configure()'s) | {export['ours_us']:.1f} "
+        f"| {export['ours_bytes']:.0f} | |",
+        f"| share of the baseline / bytes ratio | **{export['share_of_baseline']:.0%}** "
+        f"| **{export['bytes_ratio']:.2f}×** | ≥ 25%: {met(export['share_of_baseline'] >= 0.25)}; "
+        f"≤ 1.5×: {met(export['bytes_ratio'] <= 1.5)} |",
+        "",
+        "| `configure()` end to end, per ProviderEvent | µs | × bare span | goal |",
+        "|---|---|---|---|",
+        f"| bare span (start/end, no-op exporter) | {e2e['bare_span_us']:.1f} | 1.0× | |",
+        f"| handler worker + BatchSpanProcessor + RerunSpanExporter + metric reader, CPU of all threads "
+        f"| {e2e['end_to_end_us']:.1f} | **{e2e['end_to_end_ratio']:.1f}×** "
+        f"| ≤ 4×: {met(e2e['end_to_end_ratio'] <= 4)} |",
+        f"| the calling thread's own share | {e2e['host_thread_us']:.1f} | **{e2e['host_ratio']:.2f}×** "
+        f"| ≤ 0.3×: {met(e2e['host_ratio'] <= 0.3)} |",
+        "",
+        f"Steady producer, {steady_run['rate_per_s']:,} events/s for {steady_run['seconds']:.0f} s through the "
+        f"deferred handler: {steady_run['sent']:,} sent, {steady_run['handled']:,} handled, "
+        f"{steady_run['dropped']:,} dropped and counted (goal: none dropped, {met(steady_run['dropped'] == 0)}).",
+        "",
+        f"Web-shaped traffic ({results['events']:,} spans in traces of 2, every request its own span name) vs the "
+        f"WorldForge-shaped spans above, through the exporter: {web['web_us']:.1f} vs {web['worldforge_us']:.1f} "
+        f"µs/span (**{web['cost_ratio']:.2f}×**), {web['web_bytes']:.0f} vs {web['worldforge_bytes']:.0f} bytes/span "
+        f"(**{web['bytes_ratio']:.2f}×**); goal within 2×: {met(web['cost_ratio'] <= 2 and web['bytes_ratio'] <= 2)}.",
+        "",
+        "Sanitizer, 100 kB adversarial strings, on the worker (ms): "
+        + ", ".join(f"`{name}` {ms:.0f}" for name, ms in worker.items())
+        + ". The calling thread's cost (µs) with such a string "
+        + ", ".join(f"as the {name}: {us:.0f}" for name, us in host.items())
+        + " (the log message's share is the OTel `LoggingHandler` formatting the message, not sanitizing).",
+        "",
+        "```json",
+        json.dumps(results, indent=2),
+        "```",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(output: Path, section: str) -> None:
+    """Put ``section`` between the markers in ``output`` (after its title the first time)."""
+    text = output.read_text(encoding="utf-8") if output.exists() else "# Performance\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        title, _, rest = text.partition("\n")
+        text = f"{title}\n\n{section}\n{rest}"
+    output.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steady-rate", type=int, default=20_000)
     parser.add_argument("--steady-secs", type=float, default=10.0)
+    parser.add_argument("--output", type=Path, help="write the section of this markdown file (docs/performance.md)")
     args = parser.parse_args()
     logging.getLogger("worldforge_otel").setLevel(logging.CRITICAL)  # queue-full warnings of the steady run
     results = {
@@ -154,8 +267,13 @@ def main() -> None:
         "end_to_end": end_to_end(args.events, args.runs),
         "sanitizer": sanitizer(),
         "steady": steady(args.steady_rate, args.steady_secs),
+        "web_shaped": web_shaped(args.events, args.runs),
     }  # fmt: skip
     print(json.dumps(results, indent=2))
+    if args.output is not None:
+        command = (f"python benchmarks/bench_boundary.py --events {args.events} --runs {args.runs} "
+                   f"--steady-secs {args.steady_secs:g} --output {args.output}")  # fmt: skip
+        write_section(args.output, render(results, command))
 
 
 if __name__ == "__main__":
