@@ -173,14 +173,14 @@ def _replace_in_path(match: re.Match[str]) -> str:
 
 def clean_text(text: str, *, max_chars: int = DEFAULT_MAX_STRING_CHARS) -> str:
     """Make ``text`` valid UTF-8, redact secrets in it, then cap its length with a visible marker."""
-    if len(text) <= _CACHED_CHARS and max_chars >= _CACHED_CHARS:
-        return _clean_short(text)
+    if len(text) <= _CACHED_CHARS:
+        return _clean_short(text, max_chars)
     return _clean(text, max_chars)
 
 
 @functools.lru_cache(maxsize=8192)
-def _clean_short(text: str) -> str:
-    return _clean(text, _CACHED_CHARS)
+def _clean_short(text: str, max_chars: int) -> str:
+    return _clean(text, max_chars)
 
 
 def _clean(text: str, max_chars: int) -> str:
