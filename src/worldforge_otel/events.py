@@ -90,9 +90,8 @@ class EventRecord:
     @classmethod
     def from_event(cls, event: object) -> EventRecord:
         """Read ``event`` (a ProviderEvent, a look-alike object or a mapping) into a sanitized record."""
-        if type(event) is not dict:  # the handler's snapshot is a dict: no per-field lookups through the object
-            event = dict(event) if isinstance(event, Mapping) else {name: getattr(event, name, None) for name in EVENT_FIELDS}
-        get = event.get
+        fields = event if type(event) is dict else snapshot(event)  # the handler's snapshot is already a dict
+        get = fields.get
         attempt = _positive_int(get("attempt", 1), default=1)
         metadata = sanitize_value(get("metadata", None) or {})
         target = get("target", None)
