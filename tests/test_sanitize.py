@@ -105,3 +105,32 @@ def test_event_record_carries_no_planted_secret(secret):
          "metadata": {"token": secret, "headers": {"x-api-key": secret}, "note": f"signature={secret}"}}
     )
     assert secret not in repr(record)
+
+
+def test_the_plain_url_fast_path_returns_what_urlsplit_would(monkeypatch):
+    """sanitize_url skips urlsplit for plain URLs; on mutated URLs of every kind both paths must agree."""
+    import random
+
+    from worldforge_otel import sanitize
+
+    seeds = ["https://api.example.com/v1/items/42?page=3", "http://h/p#frag", "https://hooks.slack.com/services/T/B/X",
+             "https://api.example.com/token=abc", "s3://bucket/key", "https://EXAMPLE.com/a", "https://h:8080/a",
+             "https://u:p@h/a", "https://h/a b", "ftp://h", "https://h?x=1", "https://h/%2F?q", "https://h/p?q\n",
+             "https://api.telegram.org/bot123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/sendMessage"]  # fmt: skip
+    rng = random.Random(7)
+    cases = list(seeds)
+    for _ in range(4000):
+        chars = list(rng.choice(seeds))
+        for _ in range(rng.randrange(1, 4)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice("aZ09:/@?#=&%.-_~+ \t\n[]!$'"))
+        cases.append("".join(chars))
+    fast = {url: sanitize_url(url) for url in cases}
+    assert sum(1 for url in cases if sanitize._PLAIN_URL.fullmatch(url)) > 500  # the fast path is really taken
+
+    class NeverPlain:
+        @staticmethod
+        def fullmatch(url):
+            return None
+
+    monkeypatch.setattr(sanitize, "_PLAIN_URL", NeverPlain)
+    assert {url: sanitize_url(url) for url in cases} == fast

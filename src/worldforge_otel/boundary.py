@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
@@ -30,7 +30,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, Status, StatusCode
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from worldforge_otel import semconv
 from worldforge_otel.sanitize import (
@@ -46,6 +46,7 @@ _LOG = logging.getLogger(__name__)
 MAX_NAME_CHARS: Final = 256
 MAX_PAYLOAD_CHARS: Final = 262_144
 
+_UNSET: Final = Status(StatusCode.UNSET)
 _BASE64_IMAGE: Final = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/]*={0,2}")
 
 _TRUSTED_SCOPES: dict[int, InstrumentationScope] = {}  # id -> the object (kept alive, so the id stays its own)
@@ -68,10 +69,12 @@ def is_trusted(span: ReadableSpan) -> bool:
 # -- values ---------------------------------------------------------------------------------------------------
 
 
-def clean_attribute_value(key: str, value: Any) -> Any:  # noqa: PLR0911  # one return per kind of value
+def clean_attribute_value(key: str, value: Any) -> Any:
     """One OTel attribute value, cleaned for its (already cleaned) ``key``."""
-    if is_secret_key(key):
-        return REDACTED
+    return REDACTED if is_secret_key(key) else _clean_value(key, value)
+
+
+def _clean_value(key: str, value: Any) -> Any:  # noqa: PLR0911  # one return per kind of value
     if isinstance(value, str):
         if key == semconv.ARTIFACT_PAYLOAD:
             return _clean_payload(value)
@@ -88,15 +91,71 @@ def clean_attribute_value(key: str, value: Any) -> Any:  # noqa: PLR0911  # one 
     return cleaned if isinstance(cleaned, str | int | float | bool) else json.dumps(cleaned, ensure_ascii=False)
 
 
-def clean_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+class CleanAttributes(dict[str, Any]):
+    """Attributes this module cleaned (only it makes them): :func:`clean_attributes` takes them as they are."""
+
+
+def clean_attributes(attributes: Mapping[str, Any] | None) -> CleanAttributes:
     """Attributes with clean keys and values (secret-named keys keep their name, their value is redacted)."""
+    if type(attributes) is CleanAttributes:
+        return attributes
+    cleaned = CleanAttributes()
     if not attributes:
-        return {}
-    cleaned: dict[str, Any] = {}
+        return cleaned
     for key, value in attributes.items():
-        name = clean_key(key)
-        cleaned[name] = clean_attribute_value(name, value)
+        known = _KEYS.get(key) if type(key) is str else None
+        name, kind = known if known is not None else _clean_key(key)
+        cleaned[name] = REDACTED if kind is _SECRET else _clean_value(name, value)
     return cleaned
+
+
+def clean_pairs(pairs: Iterable[Any], value_of: Callable[[Any], Any]) -> CleanAttributes:
+    """Key-value messages (OTLP ``KeyValue``: ``.key``, ``.value``) read and cleaned in one pass.
+
+    ``value_of`` turns a ``.value`` into an attribute value (``None``: the pair is left out). Plain strings,
+    most values, go through a cache of short strings already cleaned.
+    """
+    cleaned = CleanAttributes()
+    keys, strings = _KEYS, _STRINGS
+    for pair in pairs:
+        key = pair.key
+        known = keys.get(key)
+        name, kind = known if known is not None else _clean_key(key)
+        if kind is _SECRET:
+            cleaned[name] = REDACTED
+            continue
+        value = value_of(pair.value)
+        if type(value) is str and kind is _PLAIN:
+            text = strings.get(value)
+            if text is None:
+                text = clean_text(value)
+                if len(value) <= _MAX_CACHED_STRING_CHARS:
+                    if len(strings) >= _MAX_STRINGS:
+                        strings.clear()
+                    strings[value] = text
+            cleaned[name] = text
+        elif value is not None:
+            cleaned[name] = _clean_value(name, value)
+    return cleaned
+
+
+_PLAIN, _SECRET, _SPECIAL = "plain", "secret", "special"  # how a key's values are cleaned
+_SPECIAL_KEYS: Final = frozenset({semconv.ARTIFACT_PAYLOAD, semconv.IMAGE_DATA})
+_KEYS: dict[str, tuple[str, str]] = {}  # key as sent -> (as cleaned, how its values are cleaned); keys repeat
+_MAX_KEYS: Final = 4096
+_STRINGS: dict[str, str] = {}  # short attribute values as sent -> cleaned (values repeat: methods, routes, hosts)
+_MAX_STRINGS: Final = 16384
+_MAX_CACHED_STRING_CHARS: Final = 256
+
+
+def _clean_key(key: object) -> tuple[str, str]:
+    name = clean_key(key)
+    kind = _SECRET if is_secret_key(name) else _SPECIAL if name in _SPECIAL_KEYS else _PLAIN
+    if type(key) is str:
+        if len(_KEYS) >= _MAX_KEYS:
+            _KEYS.clear()
+        _KEYS[key] = (name, kind)
+    return name, kind
 
 
 def _clean_payload(text: str) -> str:
@@ -146,35 +205,77 @@ def clean_scope(scope: InstrumentationScope | None) -> InstrumentationScope | No
 # -- spans ----------------------------------------------------------------------------------------------------
 
 
-def clean_span(span: ReadableSpan) -> ReadableSpan:
-    """A sanitized copy of a span that did not come from this package's own tracers."""
-    status = span.status
+class CleanSpan(ReadableSpan):
+    """A span every field of which went through this module: exporters take it as it is.
+
+    Only :func:`clean_span` and :func:`new_clean_span` make them (``worldforge-otel receive`` decodes OTLP
+    straight into them), so being one is a fact about this process, not something a sender can claim.
+    """
+
+
+def new_clean_span(
+    *,
+    name: str,
+    context: SpanContext,
+    parent: SpanContext | None,
+    resource: Resource,
+    scope: InstrumentationScope | None,
+    attributes: Mapping[str, Any] | None,
+    events: Sequence[tuple[str, Mapping[str, Any] | None, int | None]] = (),
+    links: Sequence[tuple[SpanContext, Mapping[str, Any] | None]] = (),
+    kind: SpanKind = SpanKind.INTERNAL,
+    status: Status = _UNSET,
+    start_time: int | None = None,
+    end_time: int | None = None,
+) -> CleanSpan:
+    """A span of these parts, sanitized: name, attributes, events, links, status text; resource and scope.
+
+    ``resource`` and ``scope`` are cleaned once per object (callers pass one object for a whole group of spans).
+    """
     if status.status_code is StatusCode.ERROR and status.description:
         status = Status(StatusCode.ERROR, clean_text(status.description, max_chars=1024))
-    return ReadableSpan(
-        name=clean_text(span.name or "", max_chars=MAX_NAME_CHARS),
-        context=span.get_span_context(),
-        parent=span.parent,
-        resource=clean_resource(span.resource),
-        attributes=clean_attributes(span.attributes),
-        events=[_clean_event(event) for event in span.events],
-        links=[Link(link.context, clean_attributes(link.attributes)) for link in span.links],
-        kind=span.kind,
+    return CleanSpan(
+        name=clean_text(name or "", max_chars=MAX_NAME_CHARS),
+        context=context,
+        parent=parent,
+        resource=clean_resource(resource),
+        attributes=clean_attributes(attributes),
+        events=[_clean_event(*event) for event in events],
+        links=[Link(link_context, clean_attributes(link_attributes)) for link_context, link_attributes in links],
+        kind=kind,
         status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=clean_scope(span.instrumentation_scope),
+        start_time=start_time,
+        end_time=end_time,
+        instrumentation_scope=clean_scope(scope),
     )
 
 
-def _clean_event(event: Event) -> Event:
-    name = clean_text(event.name or "", max_chars=MAX_NAME_CHARS)
-    return Event(name, clean_attributes(event.attributes), event.timestamp)
+def clean_span(span: ReadableSpan) -> CleanSpan:
+    """A sanitized copy of a span that did not come from this package's own tracers."""
+    context = span.get_span_context()
+    return new_clean_span(
+        name=span.name,
+        context=context,  # type: ignore[arg-type]  # the SDK's spans always have one
+        parent=span.parent,
+        resource=span.resource,
+        scope=span.instrumentation_scope,
+        attributes=span.attributes,
+        events=[(event.name, event.attributes, event.timestamp) for event in span.events],
+        links=[(link.context, link.attributes) for link in span.links],
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+    )
+
+
+def _clean_event(name: str, attributes: Mapping[str, Any] | None, timestamp: int | None) -> Event:
+    return Event(clean_text(name or "", max_chars=MAX_NAME_CHARS), clean_attributes(attributes), timestamp)
 
 
 def clean_spans(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
-    """Every span clean: our own as they are, every other one through :func:`clean_span`."""
-    return [span if is_trusted(span) else clean_span(span) for span in spans]
+    """Every span clean: our own and already cleaned ones as they are, every other one through :func:`clean_span`."""
+    return [span if type(span) is CleanSpan or is_trusted(span) else clean_span(span) for span in spans]
 
 
 # -- logs -----------------------------------------------------------------------------------------------------

@@ -101,7 +101,16 @@ _PATTERNS: Final = (
 )
 _SECRETS: Final = re.compile("|".join(_PATTERNS))
 _MARKER: Final = re.compile(r"[=:]|--|[A-Za-z0-9_\-.+/]{16}|(?i:bearer|basic|digest|negotiate|token)[ \t]|-----BEGIN")
+# In a URL path, a run of 16 token characters must lie between two '/' (paths are long runs of them), and
+# whsec_ is the one key format with '/' among its characters.
+_PATH_MARKER: Final = re.compile(
+    r"[=:]|--|[A-Za-z0-9_\-.+]{16}|whsec_|(?i:bearer|basic|digest|negotiate|token)[ \t]|-----BEGIN"
+)
 _URL_IN_TEXT: Final = "://"
+_LONE_URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s\"'<>`]{1,8192}")  # the url pattern, whole text
+# scheme://host/path[?query][#fragment], lower case, no userinfo, port or whitespace: urlsplit would change nothing
+_PLAIN_URL: Final = re.compile(r"(?P<base>[a-z][a-z0-9+.\-]{0,31}://(?P<host>[a-z0-9][a-z0-9.\-]{0,252}))"
+                               r"(?P<path>/[^?#\s\x00-\x1f\x7f]*)?(?:[?#][^\s\x00-\x1f\x7f]*)?")  # fmt: skip
 _WEBHOOK_HOSTS: Final = ("hooks.slack.com", "discord.com", "discordapp.com", "api.telegram.org", "webhook.office.com",
                          "outlook.office.com", "hooks.zapier.com")  # fmt: skip
 
@@ -120,6 +129,9 @@ def sanitize_url(url: str) -> str:
     """Drop userinfo, query string and fragment from a URL (and webhook paths); redact text that is not a URL."""
     if _URL_IN_TEXT not in url:
         return _redact(url)  # free text
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None:  # the common case, without urlsplit: the parts it would return (tested against it)
+        return plain.group("base") + _clean_path(plain.group("host"), plain.group("path") or "")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -132,12 +144,15 @@ def sanitize_url(url: str) -> str:
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
-    path = parts.path
+    return urlunsplit((parts.scheme, netloc, _clean_path(host, parts.path), "", ""))
+
+
+def _clean_path(host: str, path: str) -> str:
     if path and host.endswith(_WEBHOOK_HOSTS):
-        path = "/" + REDACTED
-    elif path and _MARKER.search(path):
-        path = _SECRETS.sub(_replace_in_path, path)
-    return urlunsplit((parts.scheme, netloc, path, "", ""))
+        return "/" + REDACTED
+    if path and _PATH_MARKER.search(path):
+        return _SECRETS.sub(_replace_in_path, path)
+    return path
 
 
 def redact_text(text: str) -> str:
@@ -155,6 +170,8 @@ def _redact_cached(text: str) -> str:
 def _redact(text: str) -> str:
     if _MARKER.search(text) is None:
         return text
+    if _LONE_URL.fullmatch(text):  # what the combined pattern would find: one URL, the whole text
+        return sanitize_url(text)
     return _SECRETS.sub(_replace, text)
 
 

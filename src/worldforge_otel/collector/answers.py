@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from worldforge_otel.collector.decode import SIGNALS, MalformedRequestError, parse_json, parse_protobuf
+from worldforge_otel.collector.decode import SIGNALS, Decoded, MalformedRequestError, parse_json, parse_protobuf
 from worldforge_otel.collector.pipeline import Pipeline
 
 _RESPONSES: dict[str, type[Any]] = {
@@ -50,19 +50,24 @@ class Answer:
 
 def handle(pipeline: Pipeline, signal: str, body: bytes, *, json_body: bool = False) -> Answer:
     """Parse, decode and queue one request of ``signal`` (``traces``, ``metrics`` or ``logs``)."""
-    request_type, decode, rejected_field = SIGNALS[signal]
     try:
-        request = parse_json(body, request_type) if json_body else parse_protobuf(body, request_type)
+        decoded = decode_request(signal, body, json_body=json_body)
     except MalformedRequestError as error:
         return Answer(Outcome.MALFORMED, message=str(error))
-    decoded = decode(request)
     if not pipeline.submit(signal, decoded.by_service, size_bytes=len(body)):
         return Answer(Outcome.BUSY, message="the receiver's queue is full; retry later")
     response = _RESPONSES[signal]()
     if decoded.rejected:
-        setattr(response.partial_success, f"rejected_{rejected_field}", decoded.rejected)
+        setattr(response.partial_success, f"rejected_{SIGNALS[signal][2]}", decoded.rejected)
         response.partial_success.error_message = decoded.reason
     return Answer(Outcome.ACCEPTED, response=response, rejected=decoded.rejected, message=decoded.reason)
+
+
+def decode_request(signal: str, body: bytes, *, json_body: bool = False) -> Decoded[Any]:
+    """The items of one request body of ``signal``; :class:`MalformedRequestError` when it is not one."""
+    request_type, decode, _ = SIGNALS[signal]
+    request = parse_json(body, request_type) if json_body else parse_protobuf(body, request_type)
+    return decode(request)  # type: ignore[no-any-return]
 
 
 def bind(address: str) -> socket.socket:

@@ -104,6 +104,7 @@ def run_receive(args: argparse.Namespace) -> int:
         Path(options.save_path).unlink(missing_ok=True)
     pipeline = Pipeline(options, split_by_service=args.split_by_service, max_batches=args.queue_size,
                         max_queued_bytes=int(args.queue_mib * 1024 * 1024))  # fmt: skip
+    pipeline.open_recording()
     try:
         grpc_server, http_server = _start_receivers(args, pipeline)
     except AddressInUseError as error:

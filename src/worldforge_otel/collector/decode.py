@@ -1,5 +1,8 @@
 """OTLP requests (protobuf or OTLP/JSON) -> the OpenTelemetry SDK's span, metric and log objects.
 
+Spans are decoded straight into sanitized spans (the trust boundary's ``new_clean_span``), so the exporter
+does not clean them a second time; metrics and logs are cleaned by the exporters.
+
 Each ``*_from_request`` returns what it could read, grouped by ``service.name``, and how many items it
 rejected (with a reason), for the OTLP ``partial_success`` answer. An item is rejected when its ids are not
 the sizes OTLP requires (16-byte trace id, 8-byte span id) or its value cannot be read; the rest of the
@@ -36,10 +39,11 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope as SdkScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
+from worldforge_otel.boundary import clean_pairs, new_clean_span
 from worldforge_otel.rerun.layout import UNKNOWN_SERVICE
 
 _HEX_ID_FIELDS: Final = frozenset({"traceId", "spanId", "parentSpanId"})
@@ -175,19 +179,38 @@ def any_value(value: AnyValue) -> Any:
 
 
 def attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
-    """OTLP attributes as OTel attribute values: primitives and homogeneous lists kept, the rest as JSON text."""
+    """OTLP attributes as OTel attribute values (see :func:`attribute_value`); pairs without a value are left out."""
     result: dict[str, Any] = {}
     for pair in pairs:
-        value = any_value(pair.value)
-        if isinstance(value, list) and _homogeneous(value):
-            result[pair.key] = tuple(value)
-        elif isinstance(value, dict | list):
-            result[pair.key] = json.dumps(value, default=_bytes_as_hex, separators=(",", ":"))
-        elif isinstance(value, bytes):
-            result[pair.key] = value.hex()
-        elif value is not None:
+        value = attribute_value(pair.value)
+        if value is not None:
             result[pair.key] = value
     return result
+
+
+def clean_attributes_of(pairs: Iterable[KeyValue]) -> dict[str, Any]:
+    """OTLP attributes decoded and sanitized in one pass (the trust boundary's :func:`clean_pairs`)."""
+    return clean_pairs(pairs, attribute_value)
+
+
+def attribute_value(value: AnyValue) -> Any:
+    """An OTLP value as an OTel attribute value: primitives and homogeneous lists kept, the rest as text."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind in _PRIMITIVES:
+        return getattr(value, kind)
+    decoded = any_value(value)
+    if isinstance(decoded, list) and _homogeneous(decoded):
+        return tuple(decoded)
+    if isinstance(decoded, dict | list):
+        return json.dumps(decoded, default=_bytes_as_hex, separators=(",", ":"))
+    if isinstance(decoded, bytes):
+        return decoded.hex()
+    return decoded
+
+
+_PRIMITIVES: Final = frozenset({"bool_value", "int_value", "double_value"})
 
 
 def _homogeneous(values: list[Any]) -> bool:
@@ -231,8 +254,18 @@ _KINDS: Final = {
 }  # fmt: skip
 
 
+_STATUS_CODES: Final = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
+_STATUSES: Final = {StatusCode.UNSET: Status(StatusCode.UNSET), StatusCode.OK: Status(StatusCode.OK)}
+_FLAGS: Final = tuple(TraceFlags(flags) for flags in range(256))
+_NO_TRACE_STATE: Final = TraceState()
+
+
 def spans_from_request(request: ExportTraceServiceRequest) -> Decoded[ReadableSpan]:
-    """The request's spans as SDK ``ReadableSpan`` objects."""
+    """The request's spans, decoded straight into sanitized spans (:class:`~worldforge_otel.boundary.CleanSpan`).
+
+    One pass per span: protobuf fields -> values -> the trust boundary's cleaning -> the span the exporter
+    reads; resource and scope are decoded and cleaned once per group, not per span.
+    """
     decoded: Decoded[ReadableSpan] = Decoded()
     for service, sdk_resource, sdk_scope, span in _scoped_items(request.resource_spans, "scope_spans", "spans"):
         trace_id, span_id = _id(span.trace_id, 16), _id(span.span_id, 8)
@@ -250,30 +283,30 @@ def spans_from_request(request: ExportTraceServiceRequest) -> Decoded[ReadableSp
 
 def _span(span: Any, *, ids: tuple[int, int, int | None], resource: Resource, scope: SdkScope) -> ReadableSpan:
     trace_id, span_id, parent_id = ids
-    flags = TraceFlags(span.flags & 0xFF)
-    state = TraceState.from_header([span.trace_state]) if span.trace_state else TraceState()
+    flags = _FLAGS[span.flags & 0xFF]
+    state = TraceState.from_header([span.trace_state]) if span.trace_state else _NO_TRACE_STATE
     context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags, trace_state=state)
     parent = SpanContext(trace_id, parent_id, is_remote=False, trace_flags=flags) if parent_id else None
-    code = StatusCode(span.status.code) if span.status.code in (0, 1, 2) else StatusCode.UNSET
-    status = Status(code, span.status.message or None) if code is StatusCode.ERROR else Status(code)
+    code = _STATUS_CODES.get(span.status.code, StatusCode.UNSET)
+    status = Status(code, span.status.message or None) if code is StatusCode.ERROR else _STATUSES[code]
     links = []
     for link in span.links:
         link_trace, link_span = _id(link.trace_id, 16), _id(link.span_id, 8)
         if link_trace is not None and link_span is not None:
-            links.append(Link(SpanContext(link_trace, link_span, is_remote=True), attributes(link.attributes)))
-    return ReadableSpan(
+            links.append((SpanContext(link_trace, link_span, is_remote=True), clean_attributes_of(link.attributes)))
+    return new_clean_span(
         name=span.name,
         context=context,
         parent=parent,
         resource=resource,
-        attributes=attributes(span.attributes),
-        events=[Event(e.name, attributes(e.attributes), e.time_unix_nano or None) for e in span.events],
+        scope=scope,
+        attributes=clean_attributes_of(span.attributes),
+        events=[(e.name, clean_attributes_of(e.attributes), e.time_unix_nano or None) for e in span.events],
         links=links,
         kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
         status=status,
         start_time=span.start_time_unix_nano or None,
         end_time=span.end_time_unix_nano or None,
-        instrumentation_scope=scope,
     )
 
 

@@ -115,6 +115,15 @@ class Pipeline:
             self.received[signal] += count
         return True
 
+    def open_recording(self) -> None:
+        """Open the one recording now, before receivers start, so the first request does not wait for it.
+
+        (Importing rerun-sdk and opening the destination takes about a second.) With ``split_by_service``,
+        recordings are opened as services appear.
+        """
+        if not self.split_by_service:
+            self._backend("all")
+
     def destinations(self) -> list[tuple[str, RerunSink]]:
         """``(service or "all", sink)`` of every recording opened so far."""
         return [(name, backend.sink) for name, backend in sorted(self._backends.items())]

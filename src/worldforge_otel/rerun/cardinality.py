@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Final
 
 from worldforge_otel.rerun.columns import ColumnBatch
@@ -24,6 +25,8 @@ DEFAULT_MAX_SPAN_NAMES: Final = 256  # per service
 DEFAULT_MAX_METRIC_SERIES: Final = 256  # per metric
 MAX_PLAIN_TRACES: Final = 256  # waterfalls of traces without a WorldForge span or an error: a sample of their shape
 MAX_TRACES: Final = 4096  # waterfalls of traces with a WorldForge span or an error
+NEW_TRACES_BURST: Final = 256  # waterfalls started at once, then ...
+NEW_TRACES_PER_SEC: Final = 20.0  # ... this many new ones per second (a waterfall costs ~0.8 ms of CPU to draw)
 MAX_SCOPES: Final = 4096  # services or metrics remembered; past it every new name of a new scope overflows
 
 
@@ -70,3 +73,34 @@ def add_overflow_count(batch: ColumnBatch, counter: str, count: int) -> None:
     """Write ``otel/_self/<counter>`` (what a budget turned away so far) into ``batch``, once there is any."""
     if count:
         batch.scalar(self_path(counter), count, time_ns=time.time_ns())
+
+
+class RateBudget:
+    """A token bucket: ``burst`` admissions at once, then ``per_sec`` a second; refusals are counted. Thread-safe.
+
+    Args:
+        burst: Admissions available at the start (and the most ever saved up).
+        per_sec: Admissions regained per second.
+        clock: Seconds, monotonic (injectable for tests).
+    """
+
+    def __init__(self, burst: int, per_sec: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst = burst
+        self.per_sec = per_sec
+        self.refused = 0
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        """Whether one more may pass now (False is counted in :attr:`refused`)."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.per_sec)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            self.refused += 1
+            return False

@@ -16,9 +16,12 @@ re-nests its children, so the picture is exact once the trace ended.
 Cost: one entity per trace, not per span (measured: an entity per span was 4.6x slower and 11x larger, see
 docs/performance.md). A single-span trace is not drawn (it has no hierarchy). Entities are bounded: the first
 :data:`~.cardinality.MAX_TRACES` traces with a WorldForge span (a provider event or an artifact) or an error are
-drawn, and the first :data:`~.cardinality.MAX_PLAIN_TRACES` others, as a sample of their shape; later ones are
-counted in :attr:`TraceWaterfall.not_drawn`. State is bounded too: the newest :data:`MAX_REMEMBERED` traces and
-:data:`MAX_SPANS_PER_TRACE` spans per trace.
+drawn, and the first :data:`~.cardinality.MAX_PLAIN_TRACES` others, as a sample of their shape; and new traces
+are started at a bounded rate (:data:`~.cardinality.NEW_TRACES_BURST` at once, then
+:data:`~.cardinality.NEW_TRACES_PER_SEC` a second: drawing one costs about 0.8 ms of CPU, so a collector taking
+3,000 traces/s would spend its time drawing pictures nobody can look at). Traces left out are counted in
+:attr:`TraceWaterfall.not_drawn`; spans of a trace already drawn always re-draw it. State is bounded too: the
+newest :data:`MAX_REMEMBERED` traces and :data:`MAX_SPANS_PER_TRACE` spans per trace.
 """
 
 from __future__ import annotations
@@ -33,7 +36,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from worldforge_otel import semconv
-from worldforge_otel.rerun.cardinality import MAX_PLAIN_TRACES, MAX_TRACES, OVERFLOW, NameBudget
+from worldforge_otel.rerun.cardinality import (
+    MAX_PLAIN_TRACES,
+    MAX_TRACES,
+    NEW_TRACES_BURST,
+    NEW_TRACES_PER_SEC,
+    OVERFLOW,
+    NameBudget,
+    RateBudget,
+)
 from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind
 from worldforge_otel.rerun.layout import TRACES_ROOT
 from worldforge_otel.sanitize import clean_text
@@ -67,8 +78,9 @@ class _Trace:
 class TraceWaterfall:
     """Remembers recent traces and re-draws each trace touched by an export."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, burst: int = NEW_TRACES_BURST, per_sec: float = NEW_TRACES_PER_SEC) -> None:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
+        self._rate = RateBudget(burst, per_sec)
         self._bottom = 0.0  # below every trace drawn so far
         self._lock = threading.Lock()
         self._worth_drawing = NameBudget("traces", MAX_TRACES)
@@ -77,7 +89,7 @@ class TraceWaterfall:
     @property
     def not_drawn(self) -> int:
         """Traces left undrawn because their budget was spent."""
-        return self._worth_drawing.overflowed + self._plain.overflowed
+        return self._worth_drawing.overflowed + self._plain.overflowed + self._rate.refused
 
     def add(self, batch: ColumnBatch, spans: Sequence[ReadableSpan], *, time_ns: int) -> None:
         """Remember ``spans`` and add the rows of every trace they belong to."""
@@ -98,6 +110,8 @@ class TraceWaterfall:
                 self._bottom = max(self._bottom, bottom)
 
     def _admit(self, trace_id: int, members: list[ReadableSpan]) -> bool:
+        if not self._rate.admit():
+            return False
         budget = self._worth_drawing if any(_worth_drawing(span) for span in members) else self._plain
         return budget.admit("traces", f"{trace_id:032x}") != OVERFLOW
 
