@@ -179,6 +179,19 @@ def contents(path: Path) -> dict[str, list]:
     return columns
 
 
+def assert_same_recording(expected: dict[str, list], received: dict[str, list]) -> None:
+    """Every column identical (values, order, times), but the waterfall's: it is re-drawn whenever spans of a
+    trace arrive, so a receiver writing several requests at once (or a collector re-batching) draws it at other
+    moments; its last picture, the finished trace, is the same."""
+    waterfall = "/otel/traces/"
+    assert set(received) == set(expected)
+    for column, values in expected.items():
+        if not column.startswith(waterfall):
+            assert received[column] == values, column
+    drawn = [c for c in expected if c.startswith(waterfall)]
+    assert drawn and all(received[c][-1] == expected[c][-1] for c in drawn), "the finished traces differ"
+
+
 @pytest.mark.parametrize("transport", ["grpc", "http", "json"])
 def test_otlp_from_the_sdk_exporters_lands_exactly_like_in_process(tmp_path, transport):
     spans, logs, metrics = telemetry_of("checkout-host")
@@ -198,8 +211,7 @@ def test_otlp_from_the_sdk_exporters_lands_exactly_like_in_process(tmp_path, tra
     }  # fmt: skip
     assert any(c.startswith("/otel/traces/") for c in expected)
     assert any(c.startswith("/otel/metrics/checkout-host/worldforge.provider.events") for c in expected)
-    for column, values in expected.items():
-        assert received[column] == values, column  # same values, same order, same times
+    assert_same_recording(expected, received)
     assert_not_recorded(tmp_path / "received.rrd", "hunter2", "sk-secret")
 
 
@@ -224,14 +236,7 @@ def test_a_real_collector_forwards_to_receive(tmp_path):
     reference = tmp_path / "in-process.rrd"
     record_in_process(reference, spans, [], None)
     expected, received = contents(reference), contents(tmp_path / "received.rrd")
-    # rotel re-batches, so the waterfall is re-drawn at other moments; every other column is identical.
-    waterfall = "/otel/traces/"
-    assert {c for c in received if not c.startswith(waterfall)} == {c for c in expected if not c.startswith(waterfall)}
-    for column, values in expected.items():
-        if not column.startswith(waterfall):
-            assert received[column] == values, column
-    trees = [c for c in expected if c.startswith(waterfall) and c.endswith("/tree:TextDocument:text")]
-    assert trees and all(received[c][-1] == expected[c][-1] for c in trees)  # the finished trace: same span tree
+    assert_same_recording(expected, received)
     frame = read_rrd(tmp_path / "received.rrd", index="worldforge_time", contents="/**")
     (payload,) = column_values(frame, "/worldforge/events/mock/predict/success/payload", "TextDocument:text")
     predict = next(s for s in spans if s.name == "predict mock").get_span_context()
@@ -368,7 +373,7 @@ def test_convert_reads_collector_file_exporter_json_lines(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "traces.json"), "-o", str(tmp_path / "converted.rrd")]) == 0
     printed = capsys.readouterr().out
     assert f"{len(spans)} traces, 1 metrics, 1 logs requests read; 0 items rejected; 1 lines skipped" in printed
-    assert contents(tmp_path / "converted.rrd") == contents(reference)
+    assert_same_recording(contents(reference), contents(tmp_path / "converted.rrd"))
 
 
 def test_a_full_queue_tells_senders_to_retry_and_nothing_is_lost(tmp_path):
@@ -381,14 +386,14 @@ def test_a_full_queue_tells_senders_to_retry_and_nothing_is_lost(tmp_path):
 
     pipeline = Pipeline(RerunOptions(save_path=tmp_path / "busy.rrd"), max_batches=1)
     held, release = threading.Event(), threading.Event()
-    write = pipeline._write
+    write = pipeline._write_all
 
     def slow_write(*args):
         held.set()
         release.wait(30)
         write(*args)
 
-    pipeline._write = slow_write
+    pipeline._write_all = slow_write
     grpc_port, http_port = free_port(), free_port()
     grpc_server = start_grpc(pipeline, f"127.0.0.1:{grpc_port}", max_request_bytes=1 << 20)
     http_server = start_http(pipeline, f"127.0.0.1:{http_port}", max_request_bytes=1 << 20)
@@ -468,17 +473,51 @@ def test_the_queue_is_bounded_in_bytes_too(tmp_path):
 
     pipeline = Pipeline(RerunOptions(save_path=tmp_path / "bytes.rrd"), max_queued_bytes=1000)
     release = threading.Event()
-    write = pipeline._write
-    pipeline._write = lambda *args: (release.wait(30), write(*args))
+    write = pipeline._write_all
+    pipeline._write_all = lambda *args: (release.wait(30), write(*args))
     items = {"svc": [object()]}
     assert pipeline.submit("logs", items, size_bytes=5000)  # an empty queue always takes one request
     assert pipeline.submit("logs", items, size_bytes=10) is False  # 5000 queued bytes are over the 1000 bound
     release.set()
     pipeline.join()
     assert pipeline.submit("logs", items, size_bytes=10)
-    pipeline._write = lambda *args: None
+    pipeline._write_all = lambda *args: None
     pipeline.shutdown()
     assert pipeline.refused["logs"] == 1 and pipeline.received["logs"] == 2
+
+
+def test_requests_queued_behind_a_busy_writer_are_written_together_and_every_span_once(tmp_path):
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from worldforge_otel.collector.answers import handle
+    from worldforge_otel.collector.pipeline import Pipeline
+
+    spans, _, _ = telemetry_of("queued-host")
+    pipeline = Pipeline(RerunOptions(save_path=tmp_path / "queued.rrd"))
+    held, release, writes = threading.Event(), threading.Event(), []
+    write = pipeline._write_all
+
+    def counting_write(requests):
+        writes.append(len(requests))
+        held.set()
+        release.wait(30)
+        write(requests)
+
+    pipeline._write_all = counting_write
+    handle(pipeline, "traces", encode_spans(spans[:1]).SerializeToString())
+    assert held.wait(10)  # the writer holds the first request; the others queue behind it
+    for span in spans[1:]:
+        handle(pipeline, "traces", encode_spans([span]).SerializeToString())
+    release.set()
+    pipeline.shutdown()
+    assert writes == [1, len(spans) - 1]  # one write for everything that was waiting
+    assert pipeline.written["traces"] == len(spans) and pipeline.failed.total() == 0
+    frame = read_rrd(tmp_path / "queued.rrd", index="worldforge_time", contents="/worldforge/events/**")
+    payloads = [json.loads(p) for c in frame.columns if c.endswith("/payload:TextDocument:text")
+                for p in column_values(frame, c.split(":")[0], "TextDocument:text")]  # fmt: skip
+    provider_spans = [s for s in spans if "worldforge.provider" in (s.attributes or {})]
+    assert len(provider_spans) >= 2
+    assert sorted(p["span_id"] for p in payloads) == sorted(f"{s.context.span_id:016x}" for s in provider_spans)
 
 
 def test_convert_reads_one_pretty_printed_request_too(tmp_path, capsys):

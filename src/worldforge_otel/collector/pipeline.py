@@ -35,6 +35,7 @@ from worldforge_otel.rerun.span_exporter import RerunSpanExporter
 _LOG = logging.getLogger("worldforge_otel.collector")
 DEFAULT_MAX_BATCHES: Final = 1024
 DEFAULT_MAX_QUEUED_BYTES: Final = 64 * 1024 * 1024  # of request bodies; the decoded objects take a few times more
+MAX_ITEMS_PER_WRITE: Final = 16_384  # spans, points or records written in one export at most (when queued)
 _STOP: Final = object()
 
 
@@ -145,29 +146,47 @@ class Pipeline:
             backend.close(max(deadline - time.monotonic(), 0.5))
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
+        stopping = False
+        while not stopping:
+            requests, taken, stopping = self._take()
             try:
-                if item is _STOP:
-                    return
-                signal, by_service, count, size_bytes = item
-                try:
-                    self._write(signal, by_service, count)
-                finally:
-                    with self._lock:
-                        self._queued_bytes -= size_bytes
+                self._write_all(requests)
             except Exception:  # a writer bug must not stop the receiver; counted, logged once per batch
-                _LOG.exception("worldforge_otel: could not write a received batch to Rerun")
+                _LOG.exception("worldforge_otel: could not write received batches to Rerun")
             finally:
-                self._queue.task_done()
+                with self._lock:
+                    self._queued_bytes -= sum(size_bytes for _, _, _, size_bytes in requests)
+                for _ in range(taken):
+                    self._queue.task_done()
 
-    def _write(self, signal: str, by_service: dict[str, list[Any]], count: int) -> None:
-        if not self.split_by_service:
-            ok = self._backend("all").write(signal, [item for items in by_service.values() for item in items])
-            (self.written if ok else self.failed)[signal] += count
-            return
-        for service, items in by_service.items():
-            ok = self._backend(service).write(signal, items)
+    def _take(self) -> tuple[list[tuple[str, dict[str, list[Any]], int, int]], int, bool]:
+        """The next request and, under load, those queued behind it: ``(requests, items taken, stop seen)``.
+
+        A few large writes cost far less than many small ones (each entity path of a write is one chunk), and
+        while idle the first request is written at once.
+        """
+        requests: list[tuple[str, dict[str, list[Any]], int, int]] = []
+        item, taken, total = self._queue.get(), 1, 0
+        while item is not _STOP:
+            requests.append(item)
+            total += item[2]
+            if total >= MAX_ITEMS_PER_WRITE:
+                break
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            taken += 1
+        return requests, taken, item is _STOP
+
+    def _write_all(self, requests: list[tuple[str, dict[str, list[Any]], int, int]]) -> None:
+        """Write ``requests`` as one export per signal (and service, when split)."""
+        merged: dict[tuple[str, str], list[Any]] = {}
+        for signal, by_service, _, _ in requests:
+            for service, items in by_service.items():
+                merged.setdefault((signal, service if self.split_by_service else "all"), []).extend(items)
+        for (signal, name), items in merged.items():
+            ok = self._backend(name).write(signal, items)
             (self.written if ok else self.failed)[signal] += count_items(items)
 
     def _backend(self, name: str) -> RerunBackend:
