@@ -20,7 +20,10 @@ from worldforge_otel.rerun.cardinality import (
     DEFAULT_MAX_METRIC_SERIES,
     DEFAULT_MAX_SPAN_NAMES,
     MAX_PLAIN_TRACES,
+    NEW_TRACES_BURST,
+    NEW_TRACES_PER_SEC,
     OVERFLOW,
+    RateBudget,
 )
 
 pytestmark = needs_rerun
@@ -68,6 +71,73 @@ def test_plain_trace_waterfalls_are_a_bounded_sample_and_failing_traces_are_stil
     health = read_rrd(path, index="worldforge_time", contents="/otel/_self/**")
     assert column_values(health, "/otel/_self/traces_not_drawn", "Scalars:scalars")[-1] == 50
     assert exporter.spans_dropped == 0
+
+
+def test_waterfalls_worth_drawing_start_at_a_bounded_rate(tmp_path):
+    """A burst of failing traces: the first NEW_TRACES_BURST are drawn at once, then NEW_TRACES_PER_SEC a second."""
+    import time
+
+    path = tmp_path / "burst.rrd"
+    extra = 150
+    started = time.monotonic()
+    exporter = _web_traffic(path, NEW_TRACES_BURST + extra, failing_from=0)
+    elapsed = time.monotonic() - started
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
+    drawn = len({p.split("/")[3] for p in entity_paths(frame)})
+    assert NEW_TRACES_BURST <= drawn <= NEW_TRACES_BURST + int(elapsed * NEW_TRACES_PER_SEC) + 1 < drawn + extra
+    health = read_rrd(path, index="worldforge_time", contents="/otel/_self/**")
+    not_drawn = column_values(health, "/otel/_self/traces_not_drawn", "Scalars:scalars")[-1]
+    assert not_drawn == NEW_TRACES_BURST + extra - drawn
+    assert exporter.spans_dropped == 0 and exporter.spans_exported == 2 * (NEW_TRACES_BURST + extra)
+
+
+def test_a_trace_left_out_stays_out_when_its_later_spans_arrive():
+    """Drawing a refused trace from its later spans alone would show half a trace."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from worldforge_otel.rerun.columns import ColumnBatch
+    from worldforge_otel.rerun.waterfall import TraceWaterfall
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+    for name in ("a", "b", "c"):
+        with tracer.start_as_current_span(f"{name} request"):
+            failing = tracer.start_span(f"{name} call")
+            failing.set_status(Status(StatusCode.ERROR, "boom"))  # an error: worth drawing
+            failing.end()
+            tracer.start_span(f"{name} call").end()
+    spans = {span.name: [s for s in memory.get_finished_spans() if s.name.startswith(span.name[0])]
+             for span in memory.get_finished_spans() if span.name.endswith("request")}  # fmt: skip
+    now = [0.0]
+    waterfall = TraceWaterfall(burst=1, per_sec=1.0, clock=lambda: now[0])
+
+    def drawn(spans_now) -> set[str]:
+        batch = ColumnBatch()
+        waterfall.add(batch, spans_now, time_ns=1)
+        return {shape.path.split("/")[2] for shape in batch.shapes}
+
+    b_failing, b_rest = spans["b request"][:1], spans["b request"][1:]
+    assert b_failing[0].status.status_code is StatusCode.ERROR and b_rest[-1].name == "b request"
+    assert len(drawn(spans["a request"])) == 1  # the one token
+    assert drawn(b_failing) == set()  # none left: b is left out
+    now[0] += 10.0  # tokens are back, and b's other spans arrive
+    assert drawn(b_rest) == set()
+    assert len(drawn(spans["c request"])) == 1
+    assert waterfall.not_drawn == 1
+
+
+def test_the_rate_budget_refills_with_time():
+    now = [0.0]
+    budget = RateBudget(2, 4.0, clock=lambda: now[0])
+    assert [budget.admit() for _ in range(3)] == [True, True, False]
+    now[0] += 0.25  # one token back
+    assert [budget.admit() for _ in range(2)] == [True, False]
+    now[0] += 100.0  # never more than the burst
+    assert [budget.admit() for _ in range(3)] == [True, True, False]
+    assert budget.refused == 3
 
 
 def test_metric_series_beyond_the_budget_share_the_overflow_path(tmp_path):

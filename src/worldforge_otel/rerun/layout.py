@@ -28,6 +28,7 @@ spans' and data points' own timestamps, so everything lines up), ``worldforge_st
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -59,6 +60,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 PHASE_LEVELS: Final = {"success": "INFO", "retry": "WARN", "failure": "ERROR"}
 
 
+@functools.lru_cache(maxsize=8192)  # names repeat: services, span names, providers, operations
 def path_part(text: str) -> str:
     """One entity-path segment: characters outside ``[A-Za-z0-9_.-]`` become ``_``; never empty."""
     part = _UNSAFE.sub("_", text)[:MAX_PART_CHARS].strip(".")

@@ -81,6 +81,7 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
             clean = clean_spans(spans)  # the trust boundary: only our own spans are taken as they are
             skipped = 0
             provider_events: list[tuple[ReadableSpan, dict[str, AttributeValue]]] = []
+            generic: list[ReadableSpan] = []
             for span in clean:
                 try:
                     attributes = dict(span.attributes or {})  # read once (the SDK's mapping is a proxy)
@@ -89,10 +90,11 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                     elif semconv.ARTIFACT_KIND in attributes:
                         add_artifact(batch, span, self._core.sink)
                     else:
-                        add_generic_span(batch, span, self._span_names)
+                        generic.append(span)
                     add_media(batch, span, attributes)
                 except Exception:
                     skipped += 1
+            skipped += add_generic_spans(batch, generic, self._span_names)
             if provider_events:
                 first = self._core.sink.next_sequence(len(provider_events))
                 skipped += add_provider_events(batch, provider_events, first)
@@ -163,27 +165,50 @@ def add_provider_events(
     return skipped
 
 
-def add_generic_span(batch: ColumnBatch, span: ReadableSpan, names: NameBudget | None = None) -> None:
-    """Add the log line (with the trace and span ids, to find it in any trace backend) and duration scalar.
+def add_generic_spans(batch: ColumnBatch, spans: Sequence[ReadableSpan], names: NameBudget | None = None) -> int:
+    """Add each span's log line (with the trace and span ids, to find it in any trace backend) and duration scalar.
 
-    With ``names``, a service's span names beyond its budget share the ``_other`` path (the line keeps the name).
+    Columnar, as :func:`add_provider_events`: the column groups of each (service, span name) are looked up once
+    per batch. With ``names``, a service's span names beyond its budget share the ``_other`` path (the line keeps
+    the name). Returns the spans skipped.
     """
-    service = service_of(span.resource)
-    name = span.name or "unnamed"  # clean: through the trust boundary
-    part = path_part(name)
-    base = span_path(service, names.admit(service, part) if names is not None else part)
-    end_ns = span.end_time or span.start_time or 0
-    duration_ms = _duration_ms(span, {})
-    failed = span.status.status_code is StatusCode.ERROR
-    text = name if duration_ms is None else f"{name} · {duration_ms:.2f} ms"
-    if failed:
-        text += f" · ERROR {truncate(span.status.description or '', 512)}".rstrip()
-    context = span.get_span_context()
-    if context is not None and context.trace_id:
-        text += f" · trace={context.trace_id:032x} span={context.span_id:016x}"
-    batch.text_log(f"{base}/log", text, level="ERROR" if failed else "INFO", time_ns=end_ns)
-    if duration_ms is not None:
-        batch.scalar(f"{base}/duration_ms", duration_ms, time_ns=end_ns)
+    skipped = 0
+    parts: dict[tuple[int, str], tuple[str, str]] = {}  # (resource, name) -> (service, path part)
+    groups: dict[tuple[str, str], tuple[ColumnGroup, ColumnGroup]] = {}
+    for span in spans:
+        try:
+            name = span.name or "unnamed"  # clean: through the trust boundary
+            resource = span.resource
+            known = parts.get((id(resource), name))
+            if known is None:
+                known = parts[(id(resource), name)] = (service_of(resource), path_part(name))
+            service, part = known
+            admitted = names.admit(service, part) if names is not None else part
+            pair = groups.get((service, admitted))
+            if pair is None:
+                base = span_path(service, admitted)
+                pair = (batch.group(f"{base}/log", ColumnKind.TEXT_LOG),
+                        batch.group(f"{base}/duration_ms", ColumnKind.SCALAR))  # fmt: skip
+                groups[(service, admitted)] = pair
+            log, duration = pair
+            end_ns = span.end_time or span.start_time or 0
+            duration_ms = _duration_ms(span, _NO_ATTRIBUTES)
+            failed = span.status.status_code is StatusCode.ERROR
+            text = name if duration_ms is None else f"{name} · {duration_ms:.2f} ms"
+            if failed:
+                text += f" · ERROR {truncate(span.status.description or '', 512)}".rstrip()
+            context = span.get_span_context()
+            if context is not None and context.trace_id:
+                text += f" · trace={context.trace_id:032x} span={context.span_id:016x}"
+            log.add(end_ns, None, text, "ERROR" if failed else "INFO")
+            if duration_ms is not None:
+                duration.add(end_ns, None, duration_ms)
+        except Exception:
+            skipped += 1
+    return skipped
+
+
+_NO_ATTRIBUTES: Final[Mapping[str, AttributeValue]] = {}
 
 
 def provider_event_payload(span: ReadableSpan, attributes: Mapping[str, AttributeValue]) -> dict[str, object]:

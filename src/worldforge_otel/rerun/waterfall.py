@@ -16,7 +16,7 @@ re-nests its children, so the picture is exact once the trace ended.
 Cost: one entity per trace, not per span (measured: an entity per span was 4.6x slower and 11x larger, see
 docs/performance.md). A single-span trace is not drawn (it has no hierarchy). Entities are bounded: the first
 :data:`~.cardinality.MAX_TRACES` traces with a WorldForge span (a provider event or an artifact) or an error are
-drawn, and the first :data:`~.cardinality.MAX_PLAIN_TRACES` others, as a sample of their shape; and new traces
+drawn, and the first :data:`~.cardinality.MAX_PLAIN_TRACES` others, as a sample of their shape; and the former
 are started at a bounded rate (:data:`~.cardinality.NEW_TRACES_BURST` at once, then
 :data:`~.cardinality.NEW_TRACES_PER_SEC` a second: drawing one costs about 0.8 ms of CPU, so a collector taking
 3,000 traces/s would spend its time drawing pictures nobody can look at). Traces left out are counted in
@@ -27,8 +27,9 @@ newest :data:`MAX_REMEMBERED` traces and :data:`MAX_SPANS_PER_TRACE` spans per t
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -51,6 +52,7 @@ from worldforge_otel.sanitize import clean_text
 
 MAX_REMEMBERED: Final = 256
 MAX_SPANS_PER_TRACE: Final = 2048
+MAX_REFUSED_REMEMBERED: Final = 65_536  # trace ids left out, remembered so their later spans stay out (~6 MB)
 ROWS_PER_WIDTH: Final = 12  # a row is 1/12 of the trace's duration high
 BAR_FILL: Final = 0.8  # of a row
 LABEL_MIN_WIDTH: Final = 0.2  # bars narrower than this share of the trace are drawn unlabelled (the tree names them)
@@ -78,9 +80,16 @@ class _Trace:
 class TraceWaterfall:
     """Remembers recent traces and re-draws each trace touched by an export."""
 
-    def __init__(self, *, burst: int = NEW_TRACES_BURST, per_sec: float = NEW_TRACES_PER_SEC) -> None:
+    def __init__(
+        self,
+        *,
+        burst: int = NEW_TRACES_BURST,
+        per_sec: float = NEW_TRACES_PER_SEC,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
-        self._rate = RateBudget(burst, per_sec)
+        self._rate = RateBudget(burst, per_sec, clock)
+        self._refused: OrderedDict[int, None] = OrderedDict()  # recent traces left out
         self._bottom = 0.0  # below every trace drawn so far
         self._lock = threading.Lock()
         self._worth_drawing = NameBudget("traces", MAX_TRACES)
@@ -110,10 +119,17 @@ class TraceWaterfall:
                 self._bottom = max(self._bottom, bottom)
 
     def _admit(self, trace_id: int, members: list[ReadableSpan]) -> bool:
-        if not self._rate.admit():
+        if trace_id in self._refused:  # once left out, always: its later spans alone would draw half a trace
             return False
-        budget = self._worth_drawing if any(_worth_drawing(span) for span in members) else self._plain
-        return budget.admit("traces", f"{trace_id:032x}") != OVERFLOW
+        if any(_worth_drawing(span) for span in members):
+            admitted = self._rate.admit() and self._worth_drawing.admit("traces", f"{trace_id:032x}") != OVERFLOW
+        else:
+            admitted = self._plain.admit("traces", f"{trace_id:032x}") != OVERFLOW
+        if not admitted:
+            self._refused[trace_id] = None
+            while len(self._refused) > MAX_REFUSED_REMEMBERED:
+                self._refused.popitem(last=False)
+        return admitted
 
     def _remember(self, trace_id: int, trace: _Trace | None, spans: list[ReadableSpan]) -> _Trace:
         if trace is None:
