@@ -7,13 +7,14 @@ Requests are prebuilt OTLP ``ExportTraceServiceRequest`` bodies of 1,000 spans e
 server span and 9 children), 10 attributes per span, a quarter of the spans WorldForge provider events (their
 scope named ``worldforge_otel``, as a remote handler sends them; the receiver cleans them like any other). Some
 values repeat (methods, routes, user agents), some are unique per span (``url.full`` with an id). The bodies are
-sent as they are (no encoding in the sender) over OTLP/HTTP protobuf (``http.client``, one keep-alive connection)
-and OTLP/gRPC (a raw unary call), one request after the other as a Collector's exporter does; then the
+sent as they are (no encoding in the sender) over OTLP/HTTP protobuf (``http.client`` keep-alive connections)
+and OTLP/gRPC (raw unary calls) from ``--senders`` threads at once (a Collector's exporter sends from several
+queue consumers, 10 by default), each request after the previous answer; then the
 receiver gets SIGTERM and the clock stops when it exited, its recording written and closed. "answered" is
 the spans/s at which the sender's requests were answered (decoded and queued). The receiver and the sender
 share this machine's cores.
 
-Also measured in one process, no network: ``answers.handle`` (parse, decode, sanitize, queue) and the writer
+Also measured in one process, no network: ``answers.decode_request`` (parse, decode, sanitize) and the writer
 (translate, write), CPU of all threads, µs per span. The section of ``--output`` between the
 ``bench_receive`` markers is replaced.
 """
@@ -31,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -120,7 +122,9 @@ def bodies(requests: int, spans: int) -> list[bytes]:
     return [request_body(r * spans, spans, rng) for r in range(requests)]
 
 
-def through_receiver(payloads: list[bytes], spans: int, transport: str, directory: Path) -> dict[str, float]:
+def through_receiver(
+    payloads: list[bytes], spans: int, transport: str, directory: Path, concurrency: int
+) -> dict[str, float]:
     """Send ``payloads`` to a real receiver subprocess; spans/s answered and written (SIGTERM flush included)."""
     path = directory / f"{transport}.rrd"
     grpc_port, http_port = free_port(), free_port()
@@ -131,10 +135,23 @@ def through_receiver(payloads: list[bytes], spans: int, transport: str, director
     )  # fmt: skip
     wait_for_port(grpc_port, 30)
     wait_for_port(http_port, 30)
-    send = _grpc_sender(grpc_port) if transport == "grpc" else _http_sender(http_port)
+    senders = [_grpc_sender(grpc_port) if transport == "grpc" else _http_sender(http_port) for _ in range(concurrency)]
+    pending = list(reversed(payloads))
+
+    def sender(send: Any) -> None:
+        while pending:
+            try:
+                body = pending.pop()
+            except IndexError:
+                return
+            send(body)
+
+    threads = [threading.Thread(target=sender, args=(send,)) for send in senders]
     started = time.perf_counter()
-    for body in payloads:
-        send(body)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     answered = time.perf_counter() - started
     receiver.send_signal(signal.SIGTERM)
     output, _ = receiver.communicate(timeout=900)
@@ -253,22 +270,25 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--spans-per-request", type=int, default=1000)
     parser.add_argument("--transports", default="http,grpc")
+    parser.add_argument("--senders", type=int, default=4, help="concurrent connections (a Collector uses several)")
     parser.add_argument("--output", type=Path, help="write the section of this markdown file (docs/performance.md)")
     args = parser.parse_args()
     import rerun as rr
 
     payloads = bodies(args.requests, args.spans_per_request)
     results: dict[str, Any] = {"python": platform.python_version(), "rerun_sdk": rr.__version__,
-                               "requests": args.requests, "spans_per_request": args.spans_per_request}  # fmt: skip
+                               "requests": args.requests, "spans_per_request": args.spans_per_request,
+                               "senders": args.senders}  # fmt: skip
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         results["in_process"] = in_process(payloads, args.spans_per_request, directory)
         for transport in args.transports.split(","):
-            results[transport] = through_receiver(payloads, args.spans_per_request, transport, directory)
+            results[transport] = through_receiver(payloads, args.spans_per_request, transport, directory,
+                                                  args.senders)  # fmt: skip
     print(json.dumps(results, indent=2))
     if args.output is not None:
-        command = (f"python benchmarks/bench_receive.py --requests {args.requests} "
-                   f"--spans-per-request {args.spans_per_request} --output {args.output}")  # fmt: skip
+        command = (f"python benchmarks/bench_receive.py --requests {args.requests} --spans-per-request "
+                   f"{args.spans_per_request} --senders {args.senders} --output {args.output}")  # fmt: skip
         write_section(args.output, render(results, command))
 
 

@@ -38,6 +38,7 @@ from worldforge_otel.sanitize import (
     REDACTED,
     clean_key,
     clean_text,
+    clean_text_once,
     is_secret_key,
     sanitize_value,
 )
@@ -128,7 +129,7 @@ def clean_pairs(pairs: Iterable[Any], value_of: Callable[[Any], Any]) -> CleanAt
         if type(value) is str and kind is _PLAIN:
             text = strings.get(value)
             if text is None:
-                text = clean_text(value)
+                text = clean_text_once(value)  # remembered here when short, not in clean_text's cache too
                 if len(value) <= _MAX_CACHED_STRING_CHARS:
                     if len(strings) >= _MAX_STRINGS:
                         strings.clear()

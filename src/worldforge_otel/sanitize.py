@@ -195,6 +195,11 @@ def clean_text(text: str, *, max_chars: int = DEFAULT_MAX_STRING_CHARS) -> str:
     return _clean(text, max_chars)
 
 
+def clean_text_once(text: str, *, max_chars: int = DEFAULT_MAX_STRING_CHARS) -> str:
+    """:func:`clean_text` without its cache, for callers that keep their own (or values that never repeat)."""
+    return _clean(text, max_chars)
+
+
 @functools.lru_cache(maxsize=8192)
 def _clean_short(text: str, max_chars: int) -> str:
     return _clean(text, max_chars)

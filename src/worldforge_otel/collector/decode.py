@@ -244,7 +244,9 @@ def _scoped_items(groups: Iterable[Any], scopes: str, items: str) -> Iterator[tu
 
 def _id(raw: bytes, size: int) -> int | None:
     """The id as an int when it has OTLP's size and is not all zeros."""
-    return int.from_bytes(raw, "big") if len(raw) == size and any(raw) else None
+    if len(raw) != size:
+        return None
+    return int.from_bytes(raw, "big") or None
 
 
 # -- traces --------------------------------------------------------------------------------------------------
