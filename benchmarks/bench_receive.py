@@ -235,7 +235,8 @@ def render(results: dict[str, Any], command: str) -> str:
         f"Measured with `{command}` ({results['python']}, rerun-sdk {results['rerun_sdk']}, {os.cpu_count()} "
         f"cores shared by sender and receiver): {results['requests']} prebuilt requests of "
         f"{results['spans_per_request']:,} spans (traces of 10, 10 attributes per span, a quarter provider "
-        "events), sent one after the other; written = from the first request until the receiver, stopped "
+        f"events), sent from {results['senders']} connections at once; written = from the first request until the "
+        "receiver, stopped "
         "with SIGTERM after the last answer, exited with its recording closed. This section is written by the "
         "script.",
         "",
@@ -243,7 +244,7 @@ def render(results: dict[str, Any], command: str) -> str:
         "|---|---|---|---|---|",
         *rows,
         "",
-        f"In one process (no network), CPU of all threads per span: parse + decode + sanitize + queue "
+        f"In one process (no network), CPU of all threads per span: parse + decode + sanitize "
         f"{local['decode_us']:.1f} µs, translate + write {local['write_us']:.1f} µs, together "
         f"{local['total_us']:.1f} µs ({1e6 / local['total_us']:,.0f} spans/s of CPU).",
         "",
