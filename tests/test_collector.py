@@ -18,6 +18,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from conftest import assert_not_recorded, column_values, entity_paths, needs_rerun, read_rrd
+from conftest import assert_not_recorded, column_values, entity_paths, needs_rerun, read_rrd, recording_ids
 from otlp_backend import free_port, wait_for_port
 from worldforge_otel.collector.decode import to_json
 from worldforge_otel.demo import DemoEvent
@@ -536,3 +537,51 @@ def test_a_signal_right_after_the_ports_open_still_stops_gracefully(tmp_path):
     for attempt in range(3):
         printed = Receiver(tmp_path / f"early-{attempt}.rrd").stop()  # asserts exit code 0
         assert "- ready" in printed
+
+
+def _span_rows(path: Path) -> tuple[Counter, dict[str, set[str]]]:
+    """(trace, span) -> rows naming it (event payloads, span log lines), and trace -> span ids of its drawn tree."""
+    import re
+
+    rows: Counter = Counter()
+    trees: dict[str, set[str]] = {}
+    frame = read_rrd(path, index="worldforge_time", contents="/**")
+    for entity in entity_paths(frame):
+        if entity.startswith("/worldforge/events/") and entity.endswith("/payload"):
+            for text in column_values(frame, entity, "TextDocument:text"):
+                rows[(json.loads(text)["trace_id"], json.loads(text)["span_id"])] += 1
+        elif entity.startswith("/otel/spans/") and entity.endswith("/log"):
+            for text in column_values(frame, entity, "TextLog:text"):
+                rows.update(re.findall(r"trace=([0-9a-f]{32}) span=([0-9a-f]{16})", text))
+        elif entity.startswith("/otel/traces/") and entity.endswith("/tree"):
+            last = column_values(frame, entity, "TextDocument:text")[-1]  # the finished trace
+            trees[entity.split("/")[3]] = set(re.findall(r"span ([0-9a-f]{16})", last))
+    return rows, trees
+
+
+def test_two_receivers_with_one_recording_id_write_shards_of_one_recording(tmp_path):
+    """A sender routes each trace by trace id to one of two receivers, as the Collector's loadbalancing exporter."""
+    spans = [span for n in range(8) for span in telemetry_of(f"fleet-host-{n % 3}")[0]]
+    shards = [Receiver(tmp_path / f"shard-{n}.rrd", "--recording-id", "fleet-run-7") for n in range(2)]
+    routed: list[list] = [[], []]
+    for span in spans:
+        routed[span.context.trace_id % 2].append(span)
+    assert all(routed)  # both shards get traces
+    for shard, mine in zip(shards, routed, strict=True):
+        for first in range(0, len(mine), 5):  # several requests, as a batching sender
+            status, _, _ = post(shard.url("traces"), encode_spans(mine[first : first + 5]).SerializeToString(),
+                                "application/x-protobuf")  # fmt: skip
+            assert status == 200
+    printed = [shard.stop() for shard in shards]
+    assert all("application id worldforge, recording id fleet-run-7" in text for text in printed)
+    files = [tmp_path / f"shard-{n}.rrd" for n in range(2)]
+    assert [recording_ids(path) for path in files] == [[("worldforge", "fleet-run-7")]] * 2
+    rows = [_span_rows(path) for path in files]
+    together = rows[0][0] + rows[1][0]
+    expected = {(f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}") for s in spans
+                if "worldforge.artifact.kind" not in (s.attributes or {})}  # artifacts land on their own paths
+    assert set(together) == expected and set(together.values()) == {1}  # every span once, in one shard
+    for shard_rows, (_, trees) in zip(routed, rows, strict=True):  # each trace whole in its shard
+        for trace_id in {f"{s.context.trace_id:032x}" for s in shard_rows}:
+            assert trees[trace_id] == {f"{s.context.span_id:016x}" for s in shard_rows
+                                       if f"{s.context.trace_id:032x}" == trace_id}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import signal
 import sys
@@ -34,16 +35,27 @@ def _options(args: argparse.Namespace, *, default_file: Path) -> RerunOptions:
 
     options = rerun_options(args, default_path=RECEIVE_DIRECTORY if args.split_by_service else default_file)
     assert options is not None  # --no-rerun is refused before
+    options = _with_ids(options, args)
     if args.split_by_service and options.save_path is not None:
         Path(options.save_path).mkdir(parents=True, exist_ok=True)  # a directory of <service>.rrd files
     return options
+
+
+def _with_ids(options: RerunOptions, args: argparse.Namespace) -> RerunOptions:
+    """``--application-id`` and ``--recording-id``: shards written with one pair open as one recording."""
+    return dataclasses.replace(
+        options,
+        application_id=args.application_id or options.application_id,
+        recording_id=args.recording_id or options.recording_id,
+    )
 
 
 def _recordings(pipeline: Any) -> list[str]:
     lines = []
     for name, sink in pipeline.destinations():
         where = f"{sink.save_path} ({sink.bytes_written} bytes written)" if sink.save_path else "live"
-        lines.append(f"- recording{'' if name == 'all' else f' {name}'}: {where}")
+        ids = f"application id {sink.options.application_id}, recording id {sink.recording_id}"
+        lines.append(f"- recording{'' if name == 'all' else f' {name}'}: {where}; {ids}")
     return lines
 
 
@@ -161,7 +173,7 @@ def run_convert(args: argparse.Namespace) -> int:
         output.mkdir(parents=True, exist_ok=True)
     else:
         output.unlink(missing_ok=True)
-    options = RerunOptions(save_path=output, application_id="worldforge")
+    options = _with_ids(RerunOptions(save_path=output, application_id="worldforge"), args)
     pipeline = Pipeline(options, split_by_service=args.split_by_service)
     report = convert_files(list(args.files), pipeline)
     pipeline.shutdown()
@@ -195,10 +207,21 @@ def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
     receive.add_argument("--queue-mib", type=float, default=64.0,
                          help="request bytes queued for writing before senders are told to retry (default 64)")
     receive.add_argument("--shutdown-timeout", type=float, default=10.0, help="seconds to flush on exit")
+    add_recording_arguments(receive)
     add_rerun_arguments(receive)
     receive.set_defaults(run=run_receive)
     convert = commands.add_parser("convert", help="convert OTLP/JSON files (Collector file exporter) to a recording")
     convert.add_argument("files", nargs="+", type=Path, help="OTLP/JSON files, one request per line")
     convert.add_argument("-o", "--output", type=Path, help="the .rrd to write (a directory with --split-by-service)")
     convert.add_argument("--split-by-service", action="store_true", help="one recording per service.name")
+    add_recording_arguments(convert)
     convert.set_defaults(run=run_convert)
+
+
+def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--recording-id`` and ``--application-id``: several receivers (or files) writing shards of one recording."""
+    parser.add_argument("--recording-id", metavar="ID",
+                        help="the Rerun recording id (default: OTEL_EXPORTER_RERUN_RECORDING_ID, else random); "
+                             "receivers given the same one write shards the viewer opens as one recording")  # fmt: skip
+    parser.add_argument("--application-id", metavar="NAME",
+                        help="the Rerun application id (default: worldforge); shards must share it too")  # fmt: skip

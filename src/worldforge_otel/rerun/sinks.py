@@ -58,6 +58,7 @@ class RerunSink:
         self._errors = ThrottledLog(_LOG)
         self._rr: Any = None
         self._recording: Any = None
+        self._recording_id: str | None = None
         self._users = 0
         if connect:
             self._open()
@@ -67,6 +68,11 @@ class RerunSink:
     def enabled(self) -> bool:
         """Whether the sink has a live recording to write to."""
         return self._recording is not None and not self._closed
+
+    @property
+    def recording_id(self) -> str | None:
+        """The Rerun recording id (the configured one, else the one rerun-sdk chose); None if it never opened."""
+        return self._recording_id
 
     @property
     def bytes_written(self) -> int:
@@ -171,6 +177,7 @@ class RerunSink:
             _LOG.exception("worldforge_otel: could not open the Rerun recording; nothing is written to Rerun")
             return
         self._recording = recording
+        self._recording_id = str(recording.get_recording_id())
 
     def _send_blueprint(self, recording: Any) -> None:
         try:
