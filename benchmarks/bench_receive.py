@@ -123,44 +123,54 @@ def bodies(requests: int, spans: int) -> list[bytes]:
 
 
 def through_receiver(
-    payloads: list[bytes], spans: int, transport: str, directory: Path, concurrency: int
+    payloads: list[bytes], spans: int, transport: str, directory: Path, concurrency: int, shards: int = 1
 ) -> dict[str, float]:
-    """Send ``payloads`` to a real receiver subprocess; spans/s answered and written (SIGTERM flush included)."""
-    path = directory / f"{transport}.rrd"
-    grpc_port, http_port = free_port(), free_port()
-    receiver = subprocess.Popen(
-        [sys.executable, "-m", "worldforge_otel", "receive", "--otlp-grpc", f"127.0.0.1:{grpc_port}",
-         "--otlp-http", f"127.0.0.1:{http_port}", "--rerun-output", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    wait_for_port(grpc_port, 30)
-    wait_for_port(http_port, 30)
-    senders = [_grpc_sender(grpc_port) if transport == "grpc" else _http_sender(http_port) for _ in range(concurrency)]
-    pending = list(reversed(payloads))
+    """Send ``payloads`` to ``shards`` real receiver subprocesses (one recording id); spans/s answered and written.
 
-    def sender(send: Any) -> None:
+    Request ``r`` goes to shard ``r % shards``: a request holds whole traces, so this is routing by trace id,
+    as the Collector's ``loadbalancing`` exporter does.
+    """
+    receivers, ports = [], []
+    for shard in range(shards):
+        grpc_port, http_port = free_port(), free_port()
+        receivers.append(subprocess.Popen(
+            [sys.executable, "-m", "worldforge_otel", "receive", "--otlp-grpc", f"127.0.0.1:{grpc_port}",
+             "--otlp-http", f"127.0.0.1:{http_port}", "--rerun-output", str(directory / f"{transport}-{shard}.rrd"),
+             "--recording-id", f"bench-{transport}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))  # fmt: skip
+        ports.append(grpc_port if transport == "grpc" else http_port)
+    for port in ports:
+        wait_for_port(port, 30)
+    pending = list(reversed(list(enumerate(payloads))))
+
+    def sender() -> None:
+        sends = [_grpc_sender(port) if transport == "grpc" else _http_sender(port) for port in ports]
         while pending:
             try:
-                body = pending.pop()
+                number, body = pending.pop()
             except IndexError:
                 return
-            send(body)
+            sends[number % shards](body)
 
-    threads = [threading.Thread(target=sender, args=(send,)) for send in senders]
+    threads = [threading.Thread(target=sender) for _ in range(concurrency)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     answered = time.perf_counter() - started
-    receiver.send_signal(signal.SIGTERM)
-    output, _ = receiver.communicate(timeout=900)
+    for receiver in receivers:
+        receiver.send_signal(signal.SIGTERM)
+    outputs = [receiver.communicate(timeout=900)[0] for receiver in receivers]
     total = time.perf_counter() - started
-    match = _SUMMARY.search(output)
     count = len(payloads) * spans
-    assert match and int(match.group(1)) == int(match.group(2)) == count, output
+    matches = [_SUMMARY.search(output) for output in outputs]
+    assert all(matches), outputs
+    assert sum(int(m.group(1)) for m in matches if m) == sum(int(m.group(2)) for m in matches if m) == count, outputs
+    size = sum((directory / f"{transport}-{shard}.rrd").stat().st_size for shard in range(shards))
     return {"answered_per_s": count / answered, "written_per_s": count / total, "seconds": total,
-            "bytes_per_span": path.stat().st_size / count}  # fmt: skip
+            "bytes_per_span": size / count}  # fmt: skip
 
 
 def _http_sender(port: int) -> Any:
@@ -222,7 +232,14 @@ def in_process(payloads: list[bytes], spans: int, directory: Path) -> dict[str, 
 def render(results: dict[str, Any], command: str) -> str:
     """The docs/performance.md section for ``results``."""
     rows = []
-    for transport, label in (("http", "OTLP/HTTP protobuf"), ("grpc", "OTLP/gRPC")):
+    shards = results.get("shards", 1)
+    labels = [("http", "OTLP/HTTP protobuf, one receiver"), ("grpc", "OTLP/gRPC, one receiver")]
+    if shards > 1:
+        labels += [(f"http_{shards}_shards", f"OTLP/HTTP protobuf, {shards} receivers, one recording id"),
+                   (f"grpc_{shards}_shards", f"OTLP/gRPC, {shards} receivers, one recording id")]  # fmt: skip
+    for transport, label in labels:
+        if transport not in results:
+            continue
         result = results[transport]
         ok = "met" if result["written_per_s"] >= GOAL_SPANS_PER_S else "**not met**"
         rows.append(f"| {label} | {result['answered_per_s']:,.0f} | **{result['written_per_s']:,.0f}** | "
@@ -236,9 +253,10 @@ def render(results: dict[str, Any], command: str) -> str:
         f"cores shared by sender and receiver): {results['requests']} prebuilt requests of "
         f"{results['spans_per_request']:,} spans (traces of 10, 10 attributes per span, a quarter provider "
         f"events), sent from {results['senders']} connections at once; written = from the first request until the "
-        "receiver, stopped "
-        "with SIGTERM after the last answer, exited with its recording closed. This section is written by the "
-        "script.",
+        "receivers, stopped with SIGTERM after the last answer, exited with their recordings closed. With "
+        f"{shards} receivers, each request goes to one of them by its traces (whole traces per request: routing "
+        "by trace id, as the Collector's `loadbalancing` exporter does); they share one `--recording-id`, so the "
+        "viewer opens their files as one recording. This section is written by the script.",
         "",
         "| transport | answered spans/s | written spans/s | bytes/span | goal |",
         "|---|---|---|---|---|",
@@ -272,6 +290,7 @@ def main() -> None:
     parser.add_argument("--spans-per-request", type=int, default=1000)
     parser.add_argument("--transports", default="http,grpc")
     parser.add_argument("--senders", type=int, default=4, help="concurrent connections (a Collector uses several)")
+    parser.add_argument("--shards", type=int, default=2, help="also measure this many receivers of one recording")
     parser.add_argument("--output", type=Path, help="write the section of this markdown file (docs/performance.md)")
     args = parser.parse_args()
     import rerun as rr
@@ -279,17 +298,21 @@ def main() -> None:
     payloads = bodies(args.requests, args.spans_per_request)
     results: dict[str, Any] = {"python": platform.python_version(), "rerun_sdk": rr.__version__,
                                "requests": args.requests, "spans_per_request": args.spans_per_request,
-                               "senders": args.senders}  # fmt: skip
+                               "senders": args.senders, "shards": args.shards}  # fmt: skip
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         results["in_process"] = in_process(payloads, args.spans_per_request, directory)
         for transport in args.transports.split(","):
             results[transport] = through_receiver(payloads, args.spans_per_request, transport, directory,
                                                   args.senders)  # fmt: skip
+            if args.shards > 1:
+                results[f"{transport}_{args.shards}_shards"] = through_receiver(
+                    payloads, args.spans_per_request, transport, directory, args.senders, args.shards)
     print(json.dumps(results, indent=2))
     if args.output is not None:
         command = (f"python benchmarks/bench_receive.py --requests {args.requests} --spans-per-request "
-                   f"{args.spans_per_request} --senders {args.senders} --output {args.output}")  # fmt: skip
+                   f"{args.spans_per_request} --senders {args.senders} --shards {args.shards} "
+                   f"--output {args.output}")  # fmt: skip
         write_section(args.output, render(results, command))
 
 
