@@ -585,3 +585,71 @@ def test_two_receivers_with_one_recording_id_write_shards_of_one_recording(tmp_p
         for trace_id in {f"{s.context.trace_id:032x}" for s in shard_rows}:
             assert trees[trace_id] == {f"{s.context.span_id:016x}" for s in shard_rows
                                        if f"{s.context.trace_id:032x}" == trace_id}  # fmt: skip
+
+
+def test_an_invalid_item_is_rejected_alone_and_its_neighbours_are_written(tmp_path):
+    """Overflowing times, bad enums and deep nesting: a partial success or a 400, never a 500, nothing else lost."""
+    import grpc
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceRequest,
+        ExportLogsServiceResponse,
+    )
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+        ExportMetricsServiceResponse,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    from worldforge_otel.collector.decode import attribute_value
+
+    receiver = Receiver(tmp_path / "hostile.rrd")
+    spans = _request(b"\x01" * 8, "too late")
+    spans.resource_spans[0].scope_spans[0].spans[0].end_time_unix_nano = 2**64 - 1  # first in the request
+    for n in range(2, 52):
+        spans.resource_spans[0].scope_spans[0].spans.add(
+            trace_id=bytes(range(1, 17)), span_id=bytes([n]) * 8, name="good",
+            start_time_unix_nano=1_700_000_000_000_000_000,
+            end_time_unix_nano=1_700_000_000_001_000_000 + n)  # fmt: skip
+    deep = AnyValue(string_value="bottom")
+    for _ in range(20):  # deeper than the decoder follows (protobuf itself stops near 33)
+        outer = AnyValue()
+        outer.kvlist_value.values.append(KeyValue(key="k", value=deep))
+        deep = outer
+    spans.resource_spans[0].scope_spans[0].spans[1].attributes.add(key="deep", value=deep)
+    assert "<nested deeper than 16>" in attribute_value(deep)  # summarized, not followed
+    code, body, _ = post(receiver.url("traces"), spans.SerializeToString(), "application/x-protobuf")
+    answer = ExportTraceServiceResponse.FromString(body)
+    assert code == 200 and answer.partial_success.rejected_spans == 1
+    assert "2262" in answer.partial_success.error_message
+
+    metrics = ExportMetricsServiceRequest()
+    scope = metrics.resource_metrics.add().scope_metrics.add()
+    odd = scope.metrics.add(name="odd.sum")
+    odd.sum.aggregation_temporality = 7
+    odd.sum.data_points.add(as_int=1, time_unix_nano=1_700_000_000_000_000_000)
+    scope.metrics.add(name="good.gauge").gauge.data_points.add(as_double=2.0, time_unix_nano=1_700_000_000_000_000_000)
+    with grpc.insecure_channel(f"127.0.0.1:{receiver.grpc_port}") as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+                                     request_serializer=lambda raw: raw,
+                                     response_deserializer=ExportMetricsServiceResponse.FromString)  # fmt: skip
+        reply = export(metrics.SerializeToString(), timeout=10)
+    assert reply.partial_success.rejected_data_points == 1 and "aggregation_temporality 7" in (
+        reply.partial_success.error_message)
+
+    logs = ExportLogsServiceRequest()
+    records = logs.resource_logs.add().scope_logs.add().log_records
+    records.add(time_unix_nano=2**64 - 1, body=AnyValue(string_value="too late"))
+    records.add(time_unix_nano=1_700_000_000_000_000_000, body=AnyValue(string_value="on time"))
+    code, body, _ = post(receiver.url("logs"), logs.SerializeToString(), "application/x-protobuf")
+    assert code == 200 and ExportLogsServiceResponse.FromString(body).partial_success.rejected_log_records == 1
+
+    nested = "[" * 100_000 + "]" * 100_000
+    code, body, _ = post(receiver.url("traces"), f'{{"resourceSpans": {nested}}}'.encode(), "application/json")
+    assert code == 400 and "nested too deeply" in json.loads(body)["message"]
+
+    printed = receiver.stop()
+    assert "- traces: 50 received, 50 written, 0 failed" in printed
+    assert "- metrics: 1 received, 1 written, 0 failed" in printed and "- logs: 1 received, 1 written" in printed
+    frame = read_rrd(tmp_path / "hostile.rrd", index="worldforge_time", contents="/otel/**")
+    assert len(column_values(frame, "/otel/spans/unknown_service/good/log", "TextLog:text")) == 50
+    assert "Traceback" not in printed

@@ -8,6 +8,7 @@ queue is full. The receivers only map an Answer onto their protocol's status cod
 from __future__ import annotations
 
 import enum
+import logging
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +17,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.collector.decode import SIGNALS, Decoded, MalformedRequestError, parse_json, parse_protobuf
 from worldforge_otel.collector.pipeline import Pipeline
 
+_ERRORS = ThrottledLog(logging.getLogger("worldforge_otel.collector"))
 _RESPONSES: dict[str, type[Any]] = {
     "traces": ExportTraceServiceResponse,
     "metrics": ExportMetricsServiceResponse,
@@ -54,6 +57,9 @@ def handle(pipeline: Pipeline, signal: str, body: bytes, *, json_body: bool = Fa
         decoded = decode_request(signal, body, json_body=json_body)
     except MalformedRequestError as error:
         return Answer(Outcome.MALFORMED, message=str(error))
+    except Exception as error:  # an input the decoder did not foresee: the sender hears 400, never a 500
+        _ERRORS.error("worldforge_otel: could not decode an OTLP %s request; answered 400", signal)
+        return Answer(Outcome.MALFORMED, message=f"the request could not be decoded ({type(error).__name__})")
     if not pipeline.submit(signal, decoded.by_service, size_bytes=len(body)):
         return Answer(Outcome.BUSY, message="the receiver's queue is full; retry later")
     response = _RESPONSES[signal]()

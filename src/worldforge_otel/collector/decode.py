@@ -114,6 +114,8 @@ def parse_json(text: str | bytes, message_type: type[_T]) -> _T:
         document = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedRequestError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise MalformedRequestError("the JSON is nested too deeply") from None
     return from_json_document(document, message_type)
 
 
@@ -126,6 +128,8 @@ def from_json_document(document: object, message_type: type[_T]) -> _T:
         json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError) as error:
         raise MalformedRequestError(f"not an OTLP/JSON {message_type.__name__}: {error}") from None
+    except RecursionError:
+        raise MalformedRequestError(f"the OTLP/JSON {message_type.__name__} is nested too deeply") from None
     return cast("_T", message)
 
 
@@ -166,16 +170,25 @@ def _ids_to_hex(value: Any) -> Any:
 # -- values, resources, scopes -------------------------------------------------------------------------------
 
 
-def any_value(value: AnyValue) -> Any:
-    """An OTLP ``AnyValue`` as a Python value (lists and maps kept as such; bytes as bytes)."""
+def any_value(value: AnyValue, _depth: int = 0) -> Any:
+    """An OTLP ``AnyValue`` as a Python value (lists and maps kept as such; bytes as bytes).
+
+    Lists and maps nested deeper than :data:`MAX_VALUE_DEPTH` are replaced by a note (a sender cannot make the
+    decoder recurse without bound).
+    """
     kind = value.WhichOneof("value")
     if kind is None:
         return None
+    if kind in ("array_value", "kvlist_value") and _depth >= MAX_VALUE_DEPTH:
+        return f"<nested deeper than {MAX_VALUE_DEPTH}>"
     if kind == "array_value":
-        return [any_value(item) for item in value.array_value.values]
+        return [any_value(item, _depth + 1) for item in value.array_value.values]
     if kind == "kvlist_value":
-        return {item.key: any_value(item.value) for item in value.kvlist_value.values}
+        return {item.key: any_value(item.value, _depth + 1) for item in value.kvlist_value.values}
     return getattr(value, kind)
+
+
+MAX_VALUE_DEPTH: Final = 16  # protobuf itself stops near 33 (100 nested messages)
 
 
 def attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
@@ -242,6 +255,15 @@ def _scoped_items(groups: Iterable[Any], scopes: str, items: str) -> Iterator[tu
                 yield service, sdk_resource, sdk_scope, item
 
 
+MAX_TIME_NS: Final = 2**63 - 1  # the latest time a recording can hold (datetime64[ns]: April 2262)
+_TIME_REASON: Final = "a {item}'s times must be nanoseconds since 1970 below 2**63 (the year 2262)"
+
+
+def _times_fit(*times: int) -> bool:
+    """Whether every time (OTLP ``fixed64`` nanoseconds, 0 when unset) can be written to a recording."""
+    return all(time <= MAX_TIME_NS for time in times)
+
+
 def _id(raw: bytes, size: int) -> int | None:
     """The id as an int when it has OTLP's size and is not all zeros."""
     if len(raw) != size:
@@ -274,6 +296,10 @@ def spans_from_request(request: ExportTraceServiceRequest) -> Decoded[ReadableSp
         parent_id = _id(span.parent_span_id, 8)
         if trace_id is None or span_id is None or (span.parent_span_id and parent_id is None):
             decoded.reject("a span's trace_id must be 16 bytes and span_id/parent_span_id 8, not all zero")
+            continue
+        if not _times_fit(span.start_time_unix_nano, span.end_time_unix_nano,
+                          *(event.time_unix_nano for event in span.events)):  # fmt: skip
+            decoded.reject(_TIME_REASON.format(item="span"))
             continue
         try:
             decoded.add(service, _span(span, ids=(trace_id, span_id, parent_id), resource=sdk_resource,
@@ -330,24 +356,30 @@ def metrics_from_request(request: ExportMetricsServiceRequest) -> Decoded[Metric
 
 def _metric(metric: Any, decoded: Decoded[MetricsData]) -> Metric | None:
     kind = metric.WhichOneof("data")
+    if kind is None:
+        decoded.reject("a metric has no data")
+        return None
+    source = getattr(metric, kind)
+    temporality = getattr(source, "aggregation_temporality", 0)
+    if temporality not in _TEMPORALITIES:
+        for _ in source.data_points:
+            decoded.reject(f"aggregation_temporality {temporality} is not one of 0, 1, 2")
+        return None
     data: Sum | Gauge | Histogram
     if kind in ("sum", "gauge"):
-        points = [p for p in (_number_point(point, decoded) for point in getattr(metric, kind).data_points) if p]
+        points = [p for p in (_number_point(point, decoded) for point in source.data_points) if p]
         if kind == "sum":
-            data = Sum(points, AggregationTemporality(max(metric.sum.aggregation_temporality, 1)),
-                       metric.sum.is_monotonic)  # fmt: skip
+            data = Sum(points, AggregationTemporality(max(temporality, 1)), metric.sum.is_monotonic)
         else:
             data = Gauge(points)
-    elif kind in ("histogram", "exponential_histogram", "summary"):
+    else:  # histogram, exponential_histogram, summary
         # Only count and sum are drawn (as count/sum/mean), so every distribution becomes a Histogram of them.
-        source = getattr(metric, kind)
-        points_h = [_count_sum_point(point) for point in source.data_points]
-        temporality = getattr(source, "aggregation_temporality", 2) or 2
-        data = Histogram(points_h, AggregationTemporality(temporality))
-    else:
-        decoded.reject(f"metric {metric.name!r} has no data")
-        return None
+        points_h = [p for p in (_count_sum_point(point, decoded) for point in source.data_points) if p]
+        data = Histogram(points_h, AggregationTemporality(temporality or 2))
     return Metric(metric.name, metric.description or None, metric.unit or None, data)
+
+
+_TEMPORALITIES: Final = frozenset({0, 1, 2})
 
 
 def _number_point(point: Any, decoded: Decoded[MetricsData]) -> NumberDataPoint | None:
@@ -355,11 +387,17 @@ def _number_point(point: Any, decoded: Decoded[MetricsData]) -> NumberDataPoint 
     if kind is None:
         decoded.reject("a number data point has no value")
         return None
+    if not _times_fit(point.start_time_unix_nano, point.time_unix_nano):
+        decoded.reject(_TIME_REASON.format(item="data point"))
+        return None
     return NumberDataPoint(attributes(point.attributes), point.start_time_unix_nano, point.time_unix_nano,
                            getattr(point, kind), exemplars=[])  # fmt: skip
 
 
-def _count_sum_point(point: Any) -> HistogramDataPoint:
+def _count_sum_point(point: Any, decoded: Decoded[MetricsData]) -> HistogramDataPoint | None:
+    if not _times_fit(point.start_time_unix_nano, point.time_unix_nano):
+        decoded.reject(_TIME_REASON.format(item="data point"))
+        return None
     return HistogramDataPoint(
         attributes=attributes(point.attributes), start_time_unix_nano=point.start_time_unix_nano,
         time_unix_nano=point.time_unix_nano, count=point.count, sum=point.sum, bucket_counts=[], explicit_bounds=[],
@@ -376,6 +414,9 @@ def logs_from_request(request: ExportLogsServiceRequest) -> Decoded[ReceivedLog]
     for service, sdk_resource, sdk_scope, record in _scoped_items(request.resource_logs, "scope_logs", "log_records"):
         if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
             decoded.reject("a log record's trace_id must be 16 bytes and span_id 8 (or both empty)")
+            continue
+        if not _times_fit(record.time_unix_nano, record.observed_time_unix_nano):
+            decoded.reject(_TIME_REASON.format(item="log record"))
             continue
         severity = SeverityNumber(record.severity_number) if 0 < record.severity_number <= 24 else None
         decoded.add(service, ReceivedLog(
