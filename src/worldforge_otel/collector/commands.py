@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+from worldforge_otel.collector.recordings import DEFAULT_MAX_RECORDINGS, OVERFLOW_STEM
 from worldforge_otel.rerun.options import DEFAULT_DIRECTORY, RerunOptions
 
 RECEIVE_RECORDING: Final = DEFAULT_DIRECTORY / "worldforge-otel-receive.rrd"
@@ -54,9 +55,19 @@ def _recordings(pipeline: Any) -> list[str]:
     lines = []
     for name, sink in pipeline.destinations():
         where = f"{sink.save_path} ({sink.bytes_written} bytes written)" if sink.save_path else "live"
-        ids = f"application id {sink.options.application_id}, recording id {sink.recording_id}"
-        lines.append(f"- recording{'' if name == 'all' else f' {name}'}: {where}; {ids}")
+        ids = f"application id {printable(sink.options.application_id)}, recording id {printable(sink.recording_id)}"
+        lines.append(f"- recording{f' {printable(name)}' if name else ''}: {where}; {ids}")
+    overflowed = pipeline.recordings.overflowed_services
+    if overflowed:
+        lines.append(f"- {overflowed} services beyond --max-recordings {pipeline.recordings.max_recordings} "
+                     f"shared {OVERFLOW_STEM}.rrd")  # fmt: skip
     return lines
+
+
+def printable(text: object, *, max_chars: int = 120) -> str:
+    """``text`` safe to print: control characters and terminal escapes shown escaped, long text cut."""
+    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(text)[:max_chars])
+    return shown + ("…" if len(str(text)) > max_chars else "")
 
 
 def _problem(args: argparse.Namespace) -> str | None:
@@ -116,7 +127,8 @@ def run_receive(args: argparse.Namespace) -> int:
     if options.save_path is not None and not args.split_by_service:
         Path(options.save_path).unlink(missing_ok=True)
     pipeline = Pipeline(options, split_by_service=args.split_by_service, max_batches=args.queue_size,
-                        max_queued_bytes=int(args.queue_mib * 1024 * 1024))  # fmt: skip
+                        max_queued_bytes=int(args.queue_mib * 1024 * 1024),
+                        max_recordings=args.max_recordings)  # fmt: skip
     pipeline.open_recording()
     try:
         grpc_server, http_server = _start_receivers(args, pipeline)
@@ -201,6 +213,9 @@ def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
                          help="OTLP/HTTP address for /v1/{traces,metrics,logs} (default 127.0.0.1:4318; 'off')")
     receive.add_argument("--split-by-service", action="store_true",
                          help="one recording per service.name (--rerun-output is then a directory)")
+    receive.add_argument("--max-recordings", type=int, default=DEFAULT_MAX_RECORDINGS, metavar="N",
+                         help=f"with --split-by-service, services with a file of their own (default "
+                              f"{DEFAULT_MAX_RECORDINGS}); further ones share {OVERFLOW_STEM}.rrd")  # fmt: skip
     receive.add_argument("--max-request-mib", type=float, default=16.0, help="largest request body (default 16)")
     receive.add_argument("--queue-size", type=int, default=1024,
                          help="requests queued for writing before senders are told to retry (default 1024)")

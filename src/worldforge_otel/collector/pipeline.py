@@ -4,63 +4,29 @@ Receivers call :meth:`Pipeline.submit` and answer at once; a full queue makes ``
 receivers answer with "retry later" (gRPC UNAVAILABLE, HTTP 503), so a Collector's retry queue absorbs the
 burst and nothing is silently dropped. One writer thread translates batches in arrival order into one Rerun
 recording (every service in it, told apart by the ``<service>`` segment of the ``otel/*`` paths) or, with
-``split_by_service``, one recording per ``service.name``. :meth:`Pipeline.shutdown` drains the queue, then
-flushes and closes every recording.
+``split_by_service``, one recording per ``service.name`` up to a cap (:mod:`.recordings`).
+:meth:`Pipeline.shutdown` drains the queue, then flushes and closes every recording.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import threading
-import time
 from collections import Counter
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Final
 
-from opentelemetry.sdk._logs.export import LogRecordExportResult
-from opentelemetry.sdk.metrics.export import MetricExportResult
-from opentelemetry.sdk.trace.export import SpanExportResult
-
+from worldforge_otel.collector.backend import RerunBackend
 from worldforge_otel.collector.decode import count_items
-from worldforge_otel.rerun.layout import path_part
-from worldforge_otel.rerun.log_exporter import RerunLogExporter
-from worldforge_otel.rerun.metric_exporter import RerunMetricExporter
+from worldforge_otel.collector.recordings import DEFAULT_MAX_RECORDINGS, Recordings
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink
-from worldforge_otel.rerun.span_exporter import RerunSpanExporter
 
 _LOG = logging.getLogger("worldforge_otel.collector")
 DEFAULT_MAX_BATCHES: Final = 1024
 DEFAULT_MAX_QUEUED_BYTES: Final = 64 * 1024 * 1024  # of request bodies; the decoded objects take a few times more
 MAX_ITEMS_PER_WRITE: Final = 16_384  # spans, points or records written in one export at most (when queued)
 _STOP: Final = object()
-
-
-class RerunBackend:
-    """One Rerun recording and the three exporters writing into it."""
-
-    def __init__(self, options: RerunOptions) -> None:
-        self.sink = RerunSink(options)
-        self.spans = RerunSpanExporter(sink=self.sink)
-        self.metrics = RerunMetricExporter(sink=self.sink)
-        self.logs = RerunLogExporter(sink=self.sink)
-
-    def write(self, signal: str, items: Sequence[Any]) -> bool:
-        """Export ``items`` of ``signal`` (``traces``, ``metrics`` or ``logs``); False when the exporter failed."""
-        if signal == "traces":
-            return self.spans.export(items) is SpanExportResult.SUCCESS
-        if signal == "metrics":
-            return all(self.metrics.export(item) is MetricExportResult.SUCCESS for item in items)
-        return self.logs.export(items) is LogRecordExportResult.SUCCESS
-
-    def close(self, timeout_secs: float) -> bool:
-        """Shut the exporters down, then flush and close the recording within ``timeout_secs``."""
-        for exporter in (self.spans, self.metrics, self.logs):
-            exporter.shutdown()
-        return self.sink.close(timeout_secs=timeout_secs)
 
 
 class Pipeline:
@@ -72,6 +38,8 @@ class Pipeline:
             holding ``<service>.rrd`` files, and live destinations get one recording id per service.
         max_batches: Queue bound, in requests; a full queue refuses new ones (``submit`` returns False).
         max_queued_bytes: Queue bound, in request-body bytes (one request is always taken when the queue is empty).
+        max_recordings: With ``split_by_service``, services with a recording of their own; further ones share
+            one (see :mod:`.recordings`).
     """
 
     def __init__(
@@ -81,13 +49,14 @@ class Pipeline:
         split_by_service: bool = False,
         max_batches: int = DEFAULT_MAX_BATCHES,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
+        max_recordings: int = DEFAULT_MAX_RECORDINGS,
     ) -> None:
         self.options = options
         self.max_queued_bytes = max_queued_bytes
         self._queued_bytes = 0
         self.split_by_service = split_by_service
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_batches)
-        self._backends: dict[str, RerunBackend] = {}
+        self.recordings = Recordings(options, split_by_service=split_by_service, max_recordings=max_recordings)
         self._lock = threading.Lock()
         self.received: Counter[str] = Counter()  # items accepted into the queue, per signal
         self.written: Counter[str] = Counter()  # items the exporters wrote, per signal
@@ -122,12 +91,11 @@ class Pipeline:
         (Importing rerun-sdk and opening the destination takes about a second.) With ``split_by_service``,
         recordings are opened as services appear.
         """
-        if not self.split_by_service:
-            self._backend("all")
+        self.recordings.open_single()
 
     def destinations(self) -> list[tuple[str, RerunSink]]:
-        """``(service or "all", sink)`` of every recording opened so far."""
-        return [(name, backend.sink) for name, backend in sorted(self._backends.items())]
+        """``(service, sink)`` of every recording opened so far (service ``""`` without ``split_by_service``)."""
+        return [(name, backend.sink) for name, backend in self.recordings.opened()]
 
     def join(self) -> None:
         """Wait until every queued batch is written."""
@@ -141,9 +109,7 @@ class Pipeline:
             self._closed = True
         self._queue.put(_STOP)
         self._worker.join(timeout=max(timeout_secs, 0.1) * 6)
-        deadline = time.monotonic() + timeout_secs
-        for backend in self._backends.values():
-            backend.close(max(deadline - time.monotonic(), 0.5))
+        self.recordings.close(timeout_secs)  # what the writer has not written by now is counted as failed
 
     def _run(self) -> None:
         stopping = False
@@ -181,24 +147,11 @@ class Pipeline:
 
     def _write_all(self, requests: list[tuple[str, dict[str, list[Any]], int, int]]) -> None:
         """Write ``requests`` as one export per signal (and service, when split)."""
-        merged: dict[tuple[str, str], list[Any]] = {}
+        merged: dict[tuple[str, int], tuple[RerunBackend | None, list[Any]]] = {}
         for signal, by_service, _, _ in requests:
             for service, items in by_service.items():
-                merged.setdefault((signal, service if self.split_by_service else "all"), []).extend(items)
-        for (signal, name), items in merged.items():
-            ok = self._backend(name).write(signal, items)
+                backend = self.recordings.for_service(service)
+                merged.setdefault((signal, id(backend)), (backend, []))[1].extend(items)
+        for (signal, _), (backend, items) in merged.items():
+            ok = backend is not None and backend.write(signal, items)
             (self.written if ok else self.failed)[signal] += count_items(items)
-
-    def _backend(self, name: str) -> RerunBackend:
-        backend = self._backends.get(name)
-        if backend is None:
-            backend = self._backends[name] = RerunBackend(self._options_for(name))
-        return backend
-
-    def _options_for(self, name: str) -> RerunOptions:
-        if not self.split_by_service:
-            return self.options
-        part = path_part(name)
-        save_path = Path(self.options.save_path) / f"{part}.rrd" if self.options.save_path else None
-        recording_id = f"{self.options.recording_id or 'worldforge-otel-receive'}-{part}"
-        return dataclasses.replace(self.options, save_path=save_path, recording_id=recording_id)
