@@ -6,6 +6,7 @@ Every test runs the real receiver as a subprocess, stops it with SIGTERM and rea
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -126,3 +127,35 @@ def test_sigterm_while_new_services_arrive_keeps_every_accepted_span(tmp_path):
     for path in (tmp_path / "split").glob("*.rrd"):
         recorded |= _services_in(path)  # every file readable
     assert recorded == set(accepted)
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    sock.settimeout(5)
+    try:
+        return sock.recv(1) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts the receiver's file descriptors in /proc")
+def test_idle_and_trickling_connections_are_closed_and_capped(tmp_path):
+    receiver = Receiver(tmp_path / "r.rrd", "--max-connections", "20", "--header-timeout", "1")
+    idle = [socket.create_connection(("127.0.0.1", receiver.http_port)) for _ in range(300)]
+    trickle = socket.create_connection(("127.0.0.1", receiver.http_port))
+    time.sleep(0.3)
+    open_fds = len(list(Path(f"/proc/{receiver.process.pid}/fd").iterdir()))
+    assert open_fds < 120, open_fds  # 300 idle connections were not all kept open
+    for byte in b"POST /v1/traces HTTP/1.1\r\n"[:8]:  # a header sent a byte at a time: still cut at the deadline
+        try:
+            trickle.send(bytes([byte]))
+        except OSError:
+            break
+        time.sleep(0.25)
+    assert all(_closed_by_peer(sock) for sock in [*idle, trickle])
+    code, _, _ = post(receiver.url("traces"), _request(["after"], 0).SerializeToString(), PROTOBUF)
+    assert code == 200  # a real sender is served
+    for sock in [*idle, trickle]:
+        sock.close()
+    assert "- traces: 1 received, 1 written" in receiver.stop()

@@ -89,11 +89,16 @@ def _start_receivers(args: argparse.Namespace, pipeline: Any) -> tuple[Any, Any]
     grpc_server = None
     try:
         if args.otlp_grpc != "off":
-            grpc_server = start_grpc(pipeline, args.otlp_grpc, max_request_bytes=limit)
+            grpc_server = start_grpc(pipeline, args.otlp_grpc, max_request_bytes=limit,
+                                     handshake_timeout_secs=args.header_timeout)  # fmt: skip
     except AddressInUseError as error:
         raise AddressInUseError(f"OTLP/gRPC {error}; choose another with --otlp-grpc HOST:PORT (or off)") from None
     try:
-        http_server = start_http(pipeline, args.otlp_http, max_request_bytes=limit) if args.otlp_http != "off" else None
+        http_server = None
+        if args.otlp_http != "off":
+            http_server = start_http(pipeline, args.otlp_http, max_request_bytes=limit,
+                                     max_connections=args.max_connections,
+                                     header_timeout_secs=args.header_timeout)  # fmt: skip
     except AddressInUseError as error:
         if grpc_server is not None:
             grpc_server.stop(grace=None)
@@ -216,6 +221,11 @@ def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
     receive.add_argument("--max-recordings", type=int, default=DEFAULT_MAX_RECORDINGS, metavar="N",
                          help=f"with --split-by-service, services with a file of their own (default "
                               f"{DEFAULT_MAX_RECORDINGS}); further ones share {OVERFLOW_STEM}.rrd")  # fmt: skip
+    receive.add_argument("--max-connections", type=int, default=256, metavar="N",
+                         help="open OTLP/HTTP connections at most; more are closed at once (default 256)")  # fmt: skip
+    receive.add_argument("--header-timeout", type=float, default=10.0, metavar="SECS",
+                         help="close a connection that has not sent a whole request header (HTTP) or finished its "
+                              "handshake (gRPC) within SECS (default 10)")  # fmt: skip
     receive.add_argument("--max-request-mib", type=float, default=16.0, help="largest request body (default 16)")
     receive.add_argument("--queue-size", type=int, default=1024,
                          help="requests queued for writing before senders are told to retry (default 1024)")

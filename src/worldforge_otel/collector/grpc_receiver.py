@@ -22,6 +22,10 @@ SERVICES: Final = {
 }
 
 
+MAX_IDLE_MS: Final = 300_000
+MAX_QUEUED_RPCS: Final = 64
+
+
 def _export(pipeline: Pipeline, signal: str) -> Any:
     def export(body: bytes, context: grpc.ServicerContext) -> Any:
         answer = handle(pipeline, signal, body)
@@ -34,13 +38,23 @@ def _export(pipeline: Pipeline, signal: str) -> Any:
     return export
 
 
-def start_grpc(pipeline: Pipeline, address: str, *, max_request_bytes: int, workers: int = 4) -> grpc.Server:
-    """Serve OTLP/gRPC on ``address`` (``host:port``); :class:`AddressInUseError` when it cannot listen."""
+def start_grpc(
+    pipeline: Pipeline, address: str, *, max_request_bytes: int, workers: int = 4, handshake_timeout_secs: float = 10.0
+) -> grpc.Server:
+    """Serve OTLP/gRPC on ``address`` (``host:port``); :class:`AddressInUseError` when it cannot listen.
+
+    A connection must finish its handshake within ``handshake_timeout_secs``, and one idle for
+    :data:`MAX_IDLE_MS` is closed (senders reconnect), so idle connections cannot pile up; at most
+    ``workers`` requests are decoded at once and :data:`MAX_QUEUED_RPCS` more wait (then RESOURCE_EXHAUSTED).
+    """
     bind(address).close()  # our own one-line error for a taken port, before grpcio logs its own
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worldforge-otel-grpc"),
-        options=[("grpc.max_receive_message_length", max_request_bytes), ("grpc.so_reuseport", 0)],
-    )
+        options=[("grpc.max_receive_message_length", max_request_bytes), ("grpc.so_reuseport", 0),
+                 ("grpc.server_handshake_timeout_ms", int(handshake_timeout_secs * 1000)),
+                 ("grpc.max_connection_idle_ms", MAX_IDLE_MS)],
+        maximum_concurrent_rpcs=workers + MAX_QUEUED_RPCS,
+    )  # fmt: skip
     handlers = [
         grpc.method_handlers_generic_handler(service, {
             "Export": grpc.unary_unary_rpc_method_handler(

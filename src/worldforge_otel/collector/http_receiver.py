@@ -145,13 +145,70 @@ class HttpReceiver:
         self.thread.join(timeout=timeout_secs)
 
 
-def start_http(pipeline: Pipeline, address: str, *, max_request_bytes: int) -> HttpReceiver:
+DEFAULT_MAX_CONNECTIONS: Final = 256
+DEFAULT_HEADER_TIMEOUT_SECS: Final = 10.0
+
+
+def guarded_protocol(max_connections: int, header_timeout_secs: float) -> type[asyncio.Protocol]:
+    """The uvicorn HTTP protocol with a cap on open connections and a deadline for each request's headers.
+
+    A connection beyond ``max_connections`` is closed at once; one that has not sent a whole request header
+    within ``header_timeout_secs`` of opening (or of its previous answer) is closed. Idle or trickling
+    connections therefore cannot use up the process's file descriptors.
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class GuardedProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        _refused = False
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            if len(self.connections) >= max_connections:
+                self._refused = True
+                transport.abort()
+                return
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._refused:
+                return
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(header_timeout_secs, self._expire)
+
+        def _expire(self) -> None:
+            waiting = self.cycle is None or self.cycle.response_complete  # no request in progress
+            if waiting and self.transport is not None and not self.transport.is_closing():
+                self.transport.close()
+
+    return GuardedProtocol
+
+
+def start_http(
+    pipeline: Pipeline,
+    address: str,
+    *,
+    max_request_bytes: int,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    header_timeout_secs: float = DEFAULT_HEADER_TIMEOUT_SECS,
+) -> HttpReceiver:
     """Serve OTLP/HTTP on ``address`` (``host:port``) from a uvicorn thread."""
     import uvicorn
 
     sock = bind(address)
     config = uvicorn.Config(OtlpHttpApp(pipeline, max_request_bytes=max_request_bytes), lifespan="off",
-                            log_level="warning", access_log=False, timeout_graceful_shutdown=5)  # fmt: skip
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                            http=guarded_protocol(max_connections, header_timeout_secs))  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="worldforge-otel-http", daemon=True)
     thread.start()
