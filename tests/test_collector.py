@@ -487,6 +487,23 @@ def test_the_queue_is_bounded_in_bytes_too(tmp_path):
     assert pipeline.refused["logs"] == 1 and pipeline.received["logs"] == 2
 
 
+def test_the_queue_is_bounded_in_decoded_items_the_memory_they_take(tmp_path):
+    from worldforge_otel.collector.pipeline import Pipeline
+
+    pipeline = Pipeline(RerunOptions(save_path=tmp_path / "items.rrd"), max_queued_items=100)
+    release = threading.Event()
+    write = pipeline._write_all
+    pipeline._write_all = lambda *args: (release.wait(30), write(*args))
+    assert pipeline.submit("logs", {"svc": [object()] * 150}, size_bytes=10)  # an empty queue takes one request
+    assert pipeline.submit("logs", {"svc": [object()]}, size_bytes=10) is False  # 150 decoded items queued
+    release.set()
+    pipeline.join()
+    assert pipeline.submit("logs", {"svc": [object()] * 60}, size_bytes=10)  # written, nothing queued any more
+    pipeline._write_all = lambda *args: None
+    pipeline.shutdown()
+    assert pipeline.refused["logs"] == 1 and pipeline.received["logs"] == 210
+
+
 def test_requests_queued_behind_a_busy_writer_are_written_together_and_every_span_once(tmp_path):
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 

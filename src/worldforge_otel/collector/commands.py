@@ -133,7 +133,7 @@ def run_receive(args: argparse.Namespace) -> int:
         Path(options.save_path).unlink(missing_ok=True)
     pipeline = Pipeline(options, split_by_service=args.split_by_service, max_batches=args.queue_size,
                         max_queued_bytes=int(args.queue_mib * 1024 * 1024),
-                        max_recordings=args.max_recordings)  # fmt: skip
+                        max_recordings=args.max_recordings, max_queued_items=args.queue_items)  # fmt: skip
     pipeline.open_recording()
     try:
         grpc_server, http_server = _start_receivers(args, pipeline)
@@ -231,6 +231,9 @@ def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
                          help="requests queued for writing before senders are told to retry (default 1024)")
     receive.add_argument("--queue-mib", type=float, default=64.0,
                          help="request bytes queued for writing before senders are told to retry (default 64)")
+    receive.add_argument("--queue-items", type=int, default=200_000,
+                         help="decoded spans, points and log records queued for writing at most, the memory "
+                              "bound (~1.2 kB per span; default 200000)")  # fmt: skip
     receive.add_argument("--shutdown-timeout", type=float, default=10.0, help="seconds to flush on exit")
     add_recording_arguments(receive)
     add_rerun_arguments(receive)

@@ -24,7 +24,8 @@ from worldforge_otel.rerun.sinks import RerunSink
 
 _LOG = logging.getLogger("worldforge_otel.collector")
 DEFAULT_MAX_BATCHES: Final = 1024
-DEFAULT_MAX_QUEUED_BYTES: Final = 64 * 1024 * 1024  # of request bodies; the decoded objects take a few times more
+DEFAULT_MAX_QUEUED_BYTES: Final = 64 * 1024 * 1024  # of request bodies
+DEFAULT_MAX_QUEUED_ITEMS: Final = 200_000  # decoded spans, points and records: ~240 MB of spans at most
 MAX_ITEMS_PER_WRITE: Final = 16_384  # spans, points or records written in one export at most (when queued)
 _STOP: Final = object()
 
@@ -38,6 +39,8 @@ class Pipeline:
             holding ``<service>.rrd`` files, and live destinations get one recording id per service.
         max_batches: Queue bound, in requests; a full queue refuses new ones (``submit`` returns False).
         max_queued_bytes: Queue bound, in request-body bytes (one request is always taken when the queue is empty).
+        max_queued_items: Queue bound, in decoded spans, points and records (what takes the memory: about
+            1.2 kB per span of 10 attributes, three times its protobuf bytes).
         max_recordings: With ``split_by_service``, services with a recording of their own; further ones share
             one (see :mod:`.recordings`).
     """
@@ -50,10 +53,13 @@ class Pipeline:
         max_batches: int = DEFAULT_MAX_BATCHES,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
         max_recordings: int = DEFAULT_MAX_RECORDINGS,
+        max_queued_items: int = DEFAULT_MAX_QUEUED_ITEMS,
     ) -> None:
         self.options = options
         self.max_queued_bytes = max_queued_bytes
+        self.max_queued_items = max_queued_items
         self._queued_bytes = 0
+        self._queued_items = 0
         self.split_by_service = split_by_service
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_batches)
         self.recordings = Recordings(options, split_by_service=split_by_service, max_recordings=max_recordings)
@@ -72,7 +78,8 @@ class Pipeline:
             return True
         count = sum(count_items(items) for items in by_service.values())
         with self._lock:
-            over = self._queued_bytes and self._queued_bytes + size_bytes > self.max_queued_bytes
+            over = (self._queued_bytes and self._queued_bytes + size_bytes > self.max_queued_bytes) or (
+                self._queued_items and self._queued_items + count > self.max_queued_items)
             if self._closed or over:
                 self.refused[signal] += count
                 return False
@@ -82,6 +89,7 @@ class Pipeline:
                 self.refused[signal] += count
                 return False
             self._queued_bytes += size_bytes
+            self._queued_items += count
             self.received[signal] += count
         return True
 
@@ -122,6 +130,7 @@ class Pipeline:
             finally:
                 with self._lock:
                     self._queued_bytes -= sum(size_bytes for _, _, _, size_bytes in requests)
+                    self._queued_items -= sum(count for _, _, count, _ in requests)
                 for _ in range(taken):
                     self._queue.task_done()
 
