@@ -340,7 +340,8 @@ def test_bad_requests_get_otlp_errors_and_nothing_received_is_lost(tmp_path):
         assert after.partial_success.rejected_spans == 0
 
     printed = receiver.stop()
-    assert "- traces: 3 received, 3 written, 0 failed, 0 refused" in printed
+    assert "- traces: 3 received, 3 written, 0 failed, 0 refused (queue full), 1 rejected (invalid items)" in printed
+    assert "3 malformed requests" in printed  # not protobuf, truncated JSON, gRPC garbage
     frame = read_rrd(tmp_path / "received.rrd", index="worldforge_time", contents="/otel/spans/**")
     assert {p.split("/")[-2] for p in entity_paths(frame)} == {"good_before", "good_in_a_mixed_request", "good_after"}
 
@@ -670,3 +671,55 @@ def test_an_invalid_item_is_rejected_alone_and_its_neighbours_are_written(tmp_pa
     frame = read_rrd(tmp_path / "hostile.rrd", index="worldforge_time", contents="/otel/**")
     assert len(column_values(frame, "/otel/spans/unknown_service/good/log", "TextLog:text")) == 50
     assert "Traceback" not in printed
+
+
+def _lines(*names: str) -> bytes:
+    return b"".join(to_json(_request(bytes([n + 1]) * 8, name)).encode() + b"\n" for n, name in enumerate(names))
+
+
+def _read_names(path: Path) -> set[str]:
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/spans/**")
+    return {p.split("/")[4] for p in entity_paths(frame)}
+
+
+def test_convert_reads_a_bom_gzip_and_both_zstd_layouts_of_the_file_exporter(tmp_path, capsys):
+    import zstandard
+
+    from worldforge_otel.cli import main
+
+    compressor = zstandard.ZstdCompressor()
+    inputs = {
+        "bom.json": b"\xef\xbb\xbf" + _lines("bom_a", "bom_b"),
+        "lines.json.gz": gzip.compress(_lines("gz_a", "gz_b")),
+        "native.json.zst": compressor.compress(_lines("zst_a", "zst_b")),  # the whole file one zstd stream
+        "classic.zst": b"".join(len(frame).to_bytes(4, "big") + frame for frame in
+                                (compressor.compress(to_json(_request(bytes([n]) * 8, f"classic_{n}")).encode())
+                                 for n in (1, 2))),  # compression: zstd (legacy): [length][zstd frame] per request
+    }  # fmt: skip
+    for name, data in inputs.items():
+        (tmp_path / name).write_bytes(data)
+        assert main(["convert", str(tmp_path / name), "-o", str(tmp_path / f"{name}.rrd")]) == 0, name
+        assert "2 traces, 0 metrics, 0 logs requests read; 0 items rejected; 0 lines skipped" in capsys.readouterr().out
+    assert _read_names(tmp_path / "bom.json.rrd") == {"bom_a", "bom_b"}
+    assert _read_names(tmp_path / "lines.json.gz.rrd") == {"gz_a", "gz_b"}
+    assert _read_names(tmp_path / "native.json.zst.rrd") == {"zst_a", "zst_b"}
+    assert _read_names(tmp_path / "classic.zst.rrd") == {"classic_1", "classic_2"}
+
+
+def test_convert_where_every_item_is_rejected_fails_and_says_why_per_file(tmp_path, capsys, monkeypatch):
+    from worldforge_otel.cli import main
+
+    bad = _request(b"\x01\x02", "bad id")  # a 2-byte span id: rejected
+    (tmp_path / "bad.json").write_text(to_json(bad) + "\n")
+    (tmp_path / "good.json").write_bytes(_lines("fine"))
+    assert main(["convert", str(tmp_path / "bad.json"), "-o", str(tmp_path / "bad.rrd")]) == 1
+    printed = capsys.readouterr().out
+    assert "1 items rejected" in printed
+    assert f"- {tmp_path / 'bad.json'}: 0 items read, 1 rejected, 0 lines skipped; first problem: " in printed
+    assert "span_id" in printed
+    assert main(["convert", str(tmp_path / "bad.json"), str(tmp_path / "good.json"),
+                 "-o", str(tmp_path / "both.rrd")]) == 0  # fmt: skip  # something was read
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # zstd without the zstandard package: said plainly
+    (tmp_path / "x.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 16)
+    assert main(["convert", str(tmp_path / "x.zst"), "-o", str(tmp_path / "x.rrd")]) == 1
+    assert "this file is zstd-compressed; install zstandard" in capsys.readouterr().out

@@ -56,12 +56,15 @@ def handle(pipeline: Pipeline, signal: str, body: bytes, *, json_body: bool = Fa
     try:
         decoded = decode_request(signal, body, json_body=json_body)
     except MalformedRequestError as error:
+        pipeline.malformed[signal] += 1
         return Answer(Outcome.MALFORMED, message=str(error))
     except Exception as error:  # an input the decoder did not foresee: the sender hears 400, never a 500
         _ERRORS.error("worldforge_otel: could not decode an OTLP %s request; answered 400", signal)
+        pipeline.malformed[signal] += 1
         return Answer(Outcome.MALFORMED, message=f"the request could not be decoded ({type(error).__name__})")
     if not pipeline.submit(signal, decoded.by_service, size_bytes=len(body)):
         return Answer(Outcome.BUSY, message="the receiver's queue is full; retry later")
+    pipeline.rejected[signal] += decoded.rejected
     response = _RESPONSES[signal]()
     if decoded.rejected:
         setattr(response.partial_success, f"rejected_{SIGNALS[signal][2]}", decoded.rejected)

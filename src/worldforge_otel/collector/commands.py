@@ -165,10 +165,11 @@ def run_receive(args: argparse.Namespace) -> int:
 
 def _report(pipeline: Any) -> None:
     for name in ("traces", "metrics", "logs"):
-        received = pipeline.received[name]
-        if received or pipeline.refused[name]:
+        received, rejected, malformed = pipeline.received[name], pipeline.rejected[name], pipeline.malformed[name]
+        if received or pipeline.refused[name] or rejected or malformed:
             print(f"- {name}: {received} received, {pipeline.written[name]} written, "
-                  f"{pipeline.failed[name]} failed, {pipeline.refused[name]} refused (queue full)")  # fmt: skip
+                  f"{pipeline.failed[name]} failed, {pipeline.refused[name]} refused (queue full), "
+                  f"{rejected} rejected (invalid items), {malformed} malformed requests")  # fmt: skip
     for line in _recordings(pipeline):
         print(line)
 
@@ -197,8 +198,12 @@ def run_convert(args: argparse.Namespace) -> int:
     requests = ", ".join(f"{count} {name}" for name, count in report.requests.items())
     print(f"worldforge-otel convert: {requests} requests read; {report.rejected_items} items rejected; "
           f"{len(report.bad_lines)} lines skipped")  # fmt: skip
+    for file in report.files:
+        if file.first_problem or not file.items:
+            print(f"- {printable(file.path)}: {file.items} items read, {file.rejected} rejected, "
+                  f"{file.skipped_lines} lines skipped; first problem: {printable(file.first_problem or 'no items')}")
     _report(pipeline)
-    return 0 if sum(report.requests.values()) else 1
+    return 0 if report.items else 1  # nothing read (every item rejected, or no OTLP at all) is a failure
 
 
 def _address(text: str) -> str:

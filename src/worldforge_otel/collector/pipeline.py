@@ -68,6 +68,8 @@ class Pipeline:
         self.written: Counter[str] = Counter()  # items the exporters wrote, per signal
         self.refused: Counter[str] = Counter()  # items refused because the queue was full
         self.failed: Counter[str] = Counter()  # items an exporter failed to write
+        self.rejected: Counter[str] = Counter()  # invalid items inside accepted requests (partial success)
+        self.malformed: Counter[str] = Counter()  # requests that were not OTLP at all
         self._closed = False
         self._worker = threading.Thread(target=self._run, name="worldforge-otel-receive", daemon=True)
         self._worker.start()
