@@ -159,3 +159,33 @@ def test_idle_and_trickling_connections_are_closed_and_capped(tmp_path):
     for sock in [*idle, trickle]:
         sock.close()
     assert "- traces: 1 received, 1 written" in receiver.stop()
+
+
+def test_the_receivers_own_health_is_scraped_recorded_and_sent_over_otlp(tmp_path):
+    import urllib.request
+
+    backend = Receiver(tmp_path / "fleet-health.rrd")  # where a fleet collects the receivers' own metrics
+    receiver = Receiver(tmp_path / "r.rrd", "--metrics-otlp-endpoint", backend.url("metrics"))
+    assert post(receiver.url("traces"), _request(["a", "b", "c"], 0).SerializeToString(), PROTOBUF)[0] == 200
+    assert post(receiver.url("traces"), b"not protobuf", PROTOBUF)[0] == 400
+    deadline = time.monotonic() + 10
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{receiver.http_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+            content_type = response.headers["Content-Type"]
+        if 'worldforge_otel_receive_items_total{signal="traces",outcome="written"} 3' in text:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert 'worldforge_otel_receive_items_total{signal="traces",outcome="received"} 3' in text
+    assert 'worldforge_otel_receive_malformed_requests_total{signal="traces"} 1' in text
+    assert "# TYPE worldforge_otel_receive_queue_items gauge" in text
+    assert "worldforge_otel_receive_recordings_open 1" in text
+    receiver.stop()
+    backend.stop()
+    base = "/otel/metrics/worldforge-otel-receive/worldforge_otel.receive.items/outcome\\=written/"
+    path = f"{base}receiver\\={socket.gethostname()}_{receiver.process.pid}/signal\\=traces"
+    for recording in (tmp_path / "r.rrd", tmp_path / "fleet-health.rrd"):  # in its own recording, and sent over OTLP
+        frame = read_rrd(recording, index="worldforge_time", contents="/otel/metrics/**")
+        assert column_values(frame, path, "Scalars:scalars")[-1] == 3, (recording, list(frame.columns))

@@ -135,11 +135,12 @@ def run_receive(args: argparse.Namespace) -> int:
                         max_queued_bytes=int(args.queue_mib * 1024 * 1024),
                         max_recordings=args.max_recordings, max_queued_items=args.queue_items)  # fmt: skip
     pipeline.open_recording()
+    health = _start_health(args, pipeline)
     try:
         grpc_server, http_server = _start_receivers(args, pipeline)
     except AddressInUseError as error:
         print(f"worldforge-otel receive: {error}", file=sys.stderr)
-        pipeline.shutdown(timeout_secs=1.0)
+        pipeline.shutdown(timeout_secs=1.0, before_close=lambda: health.shutdown(timeout_millis=1000))
         return 2
     if grpc_server is not None:
         print(f"- OTLP/gRPC: {args.otlp_grpc}", flush=True)
@@ -158,9 +159,23 @@ def run_receive(args: argparse.Namespace) -> int:
         grpc_server.stop(grace=5).wait(6)  # finishes the requests in flight
     if http_server is not None:
         http_server.stop()
-    pipeline.shutdown(timeout_secs=args.shutdown_timeout)
+    # The health's last numbers go into the recording too; a dead OTLP endpoint may hold them 2 s at most.
+    pipeline.shutdown(timeout_secs=args.shutdown_timeout, before_close=lambda: health.shutdown(timeout_millis=2000))
     _report(pipeline)
     return 0
+
+
+def _start_health(args: argparse.Namespace, pipeline: Any) -> Any:
+    """The receiver's own metrics: into its recording, and over OTLP with ``--metrics-otlp-endpoint``."""
+    from worldforge_otel.collector.health import start_health
+    from worldforge_otel.otlp import build_exporters, resolve_target
+
+    otlp = None
+    if args.metrics_otlp_endpoint:
+        target = resolve_target(args.metrics_otlp_endpoint, None, use_environment=False)
+        exporters = build_exporters(target) if target is not None else None
+        otlp = exporters["metrics"] if exporters else None
+    return start_health(pipeline, sink=pipeline.recordings.health_sink(), otlp_exporter=otlp)
 
 
 def _report(pipeline: Any) -> None:
@@ -239,6 +254,10 @@ def add_commands(commands: Any, add_rerun_arguments: Any) -> None:
     receive.add_argument("--queue-items", type=int, default=200_000,
                          help="decoded spans, points and log records queued for writing at most, the memory "
                               "bound (~1.2 kB per span; default 200000)")  # fmt: skip
+    receive.add_argument("--metrics-otlp-endpoint", metavar="URL",
+                         help="also send the receiver's own health metrics over OTLP: gRPC, or HTTP for port 4318 "
+                              "or a URL ending in /v1/metrics (they are always in the recording and on GET "
+                              "/metrics of the OTLP/HTTP port)")  # fmt: skip
     receive.add_argument("--shutdown-timeout", type=float, default=10.0, help="seconds to flush on exit")
     add_recording_arguments(receive)
     add_rerun_arguments(receive)

@@ -11,6 +11,7 @@ answered in the same encoding:
 | body (or its gzip expansion) over the size limit | 413 |
 | queue full | 503 with ``Retry-After`` (OTLP senders retry) |
 | other path / method | 404 / 405 |
+| ``GET /metrics`` | 200, the receiver's own health in the Prometheus text format (:mod:`.health`) |
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from google.rpc.status_pb2 import Status
 
 from worldforge_otel.collector.answers import Outcome, bind, handle
 from worldforge_otel.collector.decode import to_json
+from worldforge_otel.collector.health import prometheus_text
 from worldforge_otel.collector.pipeline import Pipeline
 
 PATHS: Final = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
+METRICS_PATH: Final = "/metrics"  # the receiver's own health, for Prometheus scrapers
+PROMETHEUS: Final = "text/plain; version=0.0.4; charset=utf-8"
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
 _INVALID_ARGUMENT, _UNAVAILABLE, _RESOURCE_EXHAUSTED = 3, 14, 8
@@ -50,9 +54,12 @@ class OtlpHttpApp:
         self.pipeline = pipeline
         self.max_request_bytes = max_request_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0911  # one per answer
         """Answer one HTTP request (other ASGI scopes are ignored)."""
         if scope["type"] != "http":
+            return
+        if scope["path"] == METRICS_PATH and scope["method"] == "GET":
+            await _respond(send, 200, prometheus_text(self.pipeline).encode(), PROMETHEUS)
             return
         signal = PATHS.get(scope["path"])
         if signal is None:

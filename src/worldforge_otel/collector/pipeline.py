@@ -14,6 +14,8 @@ import logging
 import queue
 import threading
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from worldforge_otel.collector.backend import RerunBackend
@@ -28,6 +30,15 @@ DEFAULT_MAX_QUEUED_BYTES: Final = 64 * 1024 * 1024  # of request bodies
 DEFAULT_MAX_QUEUED_ITEMS: Final = 200_000  # decoded spans, points and records: ~240 MB of spans at most
 MAX_ITEMS_PER_WRITE: Final = 16_384  # spans, points or records written in one export at most (when queued)
 _STOP: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """Requests, decoded items and request-body bytes waiting for the writer."""
+
+    requests: int
+    items: int
+    bytes: int
 
 
 class Pipeline:
@@ -95,6 +106,11 @@ class Pipeline:
             self.received[signal] += count
         return True
 
+    def queue_depth(self) -> QueueDepth:
+        """What waits for the writer now."""
+        with self._lock:
+            return QueueDepth(self._queue.qsize(), self._queued_items, self._queued_bytes)
+
     def open_recording(self) -> None:
         """Open the one recording now, before receivers start, so the first request does not wait for it.
 
@@ -111,14 +127,19 @@ class Pipeline:
         """Wait until every queued batch is written."""
         self._queue.join()
 
-    def shutdown(self, timeout_secs: float = 10.0) -> None:
-        """Refuse new batches, write the queued ones, then flush and close every recording; idempotent."""
+    def shutdown(self, timeout_secs: float = 10.0, *, before_close: Callable[[], object] | None = None) -> None:
+        """Refuse new batches, write the queued ones, then flush and close every recording; idempotent.
+
+        ``before_close`` runs once everything queued was written, while the recordings are still open.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
         self._queue.put(_STOP)
         self._worker.join(timeout=max(timeout_secs, 0.1) * 6)
+        if before_close is not None:
+            before_close()
         self.recordings.close(timeout_secs)  # what the writer has not written by now is counted as failed
 
     def _run(self) -> None:

@@ -24,10 +24,12 @@ from typing import Final
 from worldforge_otel.collector.backend import RerunBackend
 from worldforge_otel.rerun.layout import path_part
 from worldforge_otel.rerun.options import RerunOptions
+from worldforge_otel.rerun.sinks import RerunSink
 
 _LOG = logging.getLogger("worldforge_otel.collector")
 DEFAULT_MAX_RECORDINGS: Final = 32  # a file recording runs ~5 threads and takes ~6 MB
 OVERFLOW_STEM: Final = "+other-services"  # '+' never appears in a service's stem
+HEALTH_STEM: Final = "+receiver"
 MAX_COUNTED_SERVICES: Final = 100_000  # distinct overflowed services remembered for counting
 _SAFE: Final = re.compile(r"[a-z0-9_][a-z0-9_.\-]{0,95}")
 
@@ -58,6 +60,7 @@ class Recordings:
         self._overflow: RerunBackend | None = None
         self._overflowed: set[str] = set()
         self.overflowed_services = 0
+        self._health: RerunSink | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -110,6 +113,19 @@ class Recordings:
         recording_id = f"{self.options.recording_id or 'worldforge-otel-receive'}-{stem}"
         return dataclasses.replace(self.options, save_path=save_path, recording_id=recording_id)
 
+    def health_sink(self) -> RerunSink | None:
+        """Where the receiver's own metrics go: the one recording, or a file of their own.
+
+        With ``split_by_service`` that is ``+receiver.rrd`` (recording id ``<id>-+receiver``).
+        """
+        if not self.split_by_service:
+            backend = self.for_service("")
+            return backend.sink if backend is not None else None
+        with self._lock:
+            if self._health is None and not self._closed:
+                self._health = RerunSink(self._options_with_stem(HEALTH_STEM))
+            return self._health
+
     def opened(self) -> list[tuple[str, RerunBackend]]:
         """``(service, backend)`` of every recording opened, the overflow one last as ``(OVERFLOW_STEM, ...)``."""
         with self._lock:
@@ -126,3 +142,5 @@ class Recordings:
         deadline = time.monotonic() + timeout_secs
         for _, backend in self.opened():
             backend.close(max(deadline - time.monotonic(), 0.5))
+        if self._health is not None:
+            self._health.close(max(deadline - time.monotonic(), 0.5))
