@@ -52,6 +52,7 @@ from worldforge_otel.rerun.options import RerunOptions
 
 pytestmark = needs_rerun
 SELF = "/otel/_self/"
+RECEIVER_HEALTH = "/otel/metrics/worldforge-otel-receive/"  # the receiver's own metrics (collector/health.py)
 
 
 class Receiver:
@@ -168,11 +169,12 @@ def send(transport: str, receiver: Receiver, spans, logs, metrics) -> None:
 
 
 def contents(path: Path) -> dict[str, list]:
-    """Every column of a recording (but the exporter's own health) -> its non-null values in time order."""
+    """Every column of a recording (but the exporter's and the receiver's own health) -> its non-null values in
+    time order."""
     frame = read_rrd(path, index="worldforge_time", contents="/**").sort_values("worldforge_time")
     columns = {}
     for column in frame.columns:
-        if column.startswith("/") and not column.startswith(SELF):
+        if column.startswith("/") and not column.startswith((SELF, RECEIVER_HEALTH)):
             values = [json.dumps(v.tolist() if hasattr(v, "tolist") else v, sort_keys=True, default=str)
                       for v in frame[column].dropna()]  # fmt: skip
             if values:
@@ -274,7 +276,7 @@ def test_two_services_at_once_stay_apart_in_one_recording_and_split_into_files(t
     assert "- recording alpha:" in printed and "- recording beta:" in printed
     paths = entity_paths(read_rrd(tmp_path / "both.rrd", index="worldforge_time", contents="/otel/spans/**"))
     assert {"/otel/spans/alpha/alpha_request/log", "/otel/spans/beta/beta_request/log"} <= paths
-    assert sorted(p.name for p in (tmp_path / "per-service").iterdir()) == ["alpha.rrd", "beta.rrd"]
+    assert sorted(p.name for p in (tmp_path / "per-service").iterdir()) == ["+receiver.rrd", "alpha.rrd", "beta.rrd"]
     for service, other in (("alpha", "beta"), ("beta", "alpha")):
         frame = read_rrd(tmp_path / "per-service" / f"{service}.rrd", index="worldforge_time", contents="/**")
         paths = entity_paths(frame)

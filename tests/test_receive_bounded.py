@@ -50,6 +50,11 @@ def _process_status(pid: int) -> dict[str, int]:
     return fields
 
 
+def _service_files(directory: Path) -> list[Path]:
+    """The recordings of services (not ``+receiver.rrd``, the receiver's own health)."""
+    return sorted(path for path in directory.glob("*.rrd") if path.name != "+receiver.rrd")
+
+
 def _services_in(path: Path) -> set[str]:
     frame = read_rrd(path, index="worldforge_time", contents="/otel/spans/**")
     return {p.split("/")[3] for p in entity_paths(frame)}
@@ -69,7 +74,7 @@ def test_five_thousand_services_keep_threads_and_memory_bounded(tmp_path):
     printed = receiver.stop()
     assert "- traces: 5000 received, 5000 written, 0 failed" in printed
     assert "- 4984 services beyond --max-recordings 16 shared +other-services.rrd" in printed
-    files = sorted((tmp_path / "split").glob("*.rrd"))
+    files = _service_files(tmp_path / "split")
     assert len(files) == 17
     # Measured: ~5 threads per open recording (90 for these 17) and a 215 MB peak; 5,000 services took 18,527
     # threads and 5.4 GB before the cap.
@@ -86,7 +91,7 @@ def test_service_names_that_escape_alike_get_files_of_their_own(tmp_path):
     receiver = Receiver(tmp_path / "split", "--split-by-service")
     assert post(receiver.url("traces"), _request(names, 0).SerializeToString(), PROTOBUF)[0] == 200
     printed = receiver.stop()
-    files = sorted((tmp_path / "split").glob("*.rrd"))
+    files = _service_files(tmp_path / "split")
     assert len(files) == len(names), [f.name for f in files]  # one file each: no two services share a file
     ids = {recording_ids(path)[0][1] for path in files}
     assert len(ids) == len(names)
