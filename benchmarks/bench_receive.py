@@ -1,7 +1,8 @@
 """`worldforge-otel receive` throughput on the request shape of issue 15, from the first request to the end of the
 SIGTERM flush.
 
-    python benchmarks/bench_receive.py [--requests 60] [--spans-per-request 1000] [--output docs/performance.md]
+    python benchmarks/bench_receive.py [--requests 60] [--spans-per-request 1000] [--senders 4] [--shards 2]
+        [--output docs/performance.md --output docs/collector-mode.md]
 
 Requests are prebuilt OTLP ``ExportTraceServiceRequest`` bodies of 1,000 spans each: traces of 10 spans (a
 server span and 9 children), 10 attributes per span, a quarter of the spans WorldForge provider events (their
@@ -247,7 +248,7 @@ def render(results: dict[str, Any], command: str) -> str:
     local = results["in_process"]
     return "\n".join([
         START,
-        "## `receive` throughput (issue 15)",
+        "## `receive` throughput: one receiver, and shards of one recording",
         "",
         f"Measured with `{command}` ({results['python']}, rerun-sdk {results['rerun_sdk']}, {os.cpu_count()} "
         f"cores shared by sender and receiver): {results['requests']} prebuilt requests of "
@@ -291,7 +292,9 @@ def main() -> None:
     parser.add_argument("--transports", default="http,grpc")
     parser.add_argument("--senders", type=int, default=4, help="concurrent connections (a Collector uses several)")
     parser.add_argument("--shards", type=int, default=2, help="also measure this many receivers of one recording")
-    parser.add_argument("--output", type=Path, help="write the section of this markdown file (docs/performance.md)")
+    parser.add_argument("--output", type=Path, action="append", default=[],
+                        help="write the section of this markdown file (repeat for several: docs/performance.md, "
+                             "docs/collector-mode.md)")  # fmt: skip
     args = parser.parse_args()
     import rerun as rr
 
@@ -309,11 +312,11 @@ def main() -> None:
                 results[f"{transport}_{args.shards}_shards"] = through_receiver(
                     payloads, args.spans_per_request, transport, directory, args.senders, args.shards)
     print(json.dumps(results, indent=2))
-    if args.output is not None:
-        command = (f"python benchmarks/bench_receive.py --requests {args.requests} --spans-per-request "
-                   f"{args.spans_per_request} --senders {args.senders} --shards {args.shards} "
-                   f"--output {args.output}")  # fmt: skip
-        write_section(args.output, render(results, command))
+    outputs = " ".join(f"--output {output}" for output in args.output)
+    command = (f"python benchmarks/bench_receive.py --requests {args.requests} --spans-per-request "
+               f"{args.spans_per_request} --senders {args.senders} --shards {args.shards} {outputs}").strip()
+    for output in args.output:
+        write_section(output, render(results, command))
 
 
 if __name__ == "__main__":
