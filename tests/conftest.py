@@ -165,6 +165,18 @@ def entity_paths(frame) -> set[str]:
     return {name.split(":", 1)[0] for name in frame.columns if name.startswith("/")}
 
 
+def recorded_entity_paths(path: Path) -> set[str]:
+    """Every entity path an .rrd holds, without building a table (thousands of entities stay cheap)."""
+    try:
+        from rerun.chunk import RrdReader
+    except ImportError:  # rerun-sdk < 0.25: the schema lists every component column with its entity
+        import rerun as rr
+
+        columns = rr.dataframe.load_recording(str(path)).schema().component_columns()
+        return {str(column.entity_path) for column in columns}
+    return {str(chunk.entity_path) for chunk in RrdReader(str(path)).stream().to_chunks()}
+
+
 @pytest.fixture(autouse=True)
 def _fresh_bad_value_reports():
     """Each test sees bad settings reported anew (they are reported once per process otherwise)."""

@@ -19,7 +19,7 @@ pytest.importorskip("uvicorn", reason="collector mode needs the collector extra"
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from conftest import column_values, entity_paths, needs_rerun, read_rrd, recording_ids
+from conftest import column_values, entity_paths, needs_rerun, read_rrd, recorded_entity_paths, recording_ids
 from test_collector import Receiver, post
 
 pytestmark = needs_rerun
@@ -56,8 +56,7 @@ def _service_files(directory: Path) -> list[Path]:
 
 
 def _services_in(path: Path) -> set[str]:
-    frame = read_rrd(path, index="worldforge_time", contents="/otel/spans/**")
-    return {p.split("/")[3] for p in entity_paths(frame)}
+    return {p.split("/")[3] for p in recorded_entity_paths(path) if p.startswith("/otel/spans/")}
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads threads and peak memory from /proc")
