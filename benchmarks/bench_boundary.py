@@ -30,6 +30,7 @@ os.environ.setdefault("RERUN_ANALYTICS", "false")
 
 import rerun as rr
 from bench_core import NoOpExporter, bare_span_us, events, export_send_columns, finished_spans
+from doc_sections import write_section
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -287,18 +288,6 @@ def render(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(output: Path, section: str) -> None:
-    """Put ``section`` between the markers in ``output`` (after its title the first time)."""
-    text = output.read_text(encoding="utf-8") if output.exists() else "# Performance\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        title, _, rest = text.partition("\n")
-        text = f"{title}\n\n{section}\n{rest}"
-    output.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
@@ -322,7 +311,7 @@ def main() -> None:
     if args.output is not None:
         command = (f"python benchmarks/bench_boundary.py --events {args.events} --runs {args.runs} "
                    f"--steady-secs {args.steady_secs:g} --output {args.output}")  # fmt: skip
-        write_section(args.output, render(results, command))
+        write_section(args.output, render(results, command), start=START, end=END, first_time_at_top=True)
 
 
 if __name__ == "__main__":

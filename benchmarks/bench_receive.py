@@ -45,6 +45,8 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from doc_sections import write_section
+
 from otlp_backend import free_port, wait_for_port
 
 START: Final = "<!-- bench_receive:start -->"
@@ -274,17 +276,6 @@ def render(results: dict[str, Any], command: str) -> str:
     ])  # fmt: skip
 
 
-def write_section(output: Path, section: str) -> None:
-    """Put ``section`` between the markers in ``output`` (appended the first time)."""
-    text = output.read_text(encoding="utf-8") if output.exists() else "# Performance\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = f"{text.rstrip()}\n\n{section}\n"
-    output.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=60)
@@ -316,7 +307,7 @@ def main() -> None:
     command = (f"python benchmarks/bench_receive.py --requests {args.requests} --spans-per-request "
                f"{args.spans_per_request} --senders {args.senders} --shards {args.shards} {outputs}").strip()
     for output in args.output:
-        write_section(output, render(results, command))
+        write_section(output, render(results, command), start=START, end=END, first_time_at_top=False)
 
 
 if __name__ == "__main__":
