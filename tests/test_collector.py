@@ -725,3 +725,25 @@ def test_convert_where_every_item_is_rejected_fails_and_says_why_per_file(tmp_pa
     (tmp_path / "x.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 16)
     assert main(["convert", str(tmp_path / "x.zst"), "-o", str(tmp_path / "x.rrd")]) == 1
     assert "this file is zstd-compressed; install zstandard" in capsys.readouterr().out
+
+
+def test_a_log_records_event_name_is_kept_and_terminal_colour_codes_are_not(tmp_path):
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    from worldforge_otel.collector.answers import handle
+    from worldforge_otel.collector.pipeline import Pipeline
+
+    logs = ExportLogsServiceRequest()
+    resource_logs = logs.resource_logs.add()
+    resource_logs.resource.attributes.add(key="service.name", value=AnyValue(string_value="ui"))
+    scope_logs = resource_logs.scope_logs.add()
+    scope_logs.scope.name = "console"
+    coloured = "\x1b[1;31mdisk almost full\x1b[0m (\x1b]0;title\x07ok)"  # SGR colours and an OSC title
+    scope_logs.log_records.add(time_unix_nano=1_700_000_000_000_000_000, event_name="app.alert",
+                               body=AnyValue(string_value=coloured))  # fmt: skip
+    pipeline = Pipeline(RerunOptions(save_path=tmp_path / "logs.rrd"))
+    handle(pipeline, "logs", logs.SerializeToString())
+    pipeline.shutdown()
+    frame = read_rrd(tmp_path / "logs.rrd", index="worldforge_time", contents="/otel/logs/**")
+    assert column_values(frame, "/otel/logs/ui/console", "TextLog:text") == ["app.alert · disk almost full (ok)"]

@@ -124,6 +124,20 @@ def test_eight_threads_times_thousand_events_all_exported(tmp_path):
     assert frame["worldforge_event"].nunique() == 8000
 
 
+def test_attribute_keys_that_end_alike_stay_two_series(tmp_path):
+    path = tmp_path / "keys.rrd"
+    reader = PeriodicExportingMetricReader(RerunMetricExporter(options=RerunOptions(save_path=path)),
+                                           export_interval_millis=3_600_000)  # fmt: skip
+    meter_provider = MeterProvider(metric_readers=[reader], resource=Resource.create({"service.name": "svc"}))
+    connections = meter_provider.get_meter("db").create_counter("db.connections")
+    connections.add(3, {"net.peer.name": "db"})
+    connections.add(5, {"net.host.name": "db"})
+    meter_provider.shutdown()
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/metrics/**")
+    assert column_values(frame, "/otel/metrics/svc/db.connections/net.peer.name\\=db", "Scalars:scalars") == [3.0]
+    assert column_values(frame, "/otel/metrics/svc/db.connections/net.host.name\\=db", "Scalars:scalars") == [5.0]
+
+
 def test_metrics_become_scalars_per_metric_and_attribute_set(tmp_path, strict_rerun):
     path = tmp_path / "metrics.rrd"
     exporter = RerunMetricExporter(options=RerunOptions(save_path=path))
@@ -136,7 +150,8 @@ def test_metrics_become_scalars_per_metric_and_attribute_set(tmp_path, strict_re
     assert exporter.points_exported > 0 and exporter.points_dropped == 0
     frame = read_rrd(path, index="worldforge_time", contents="/otel/metrics/**")
     base = ("/otel/metrics/svc/worldforge.provider.operation.duration/"
-            "capability\\=predict/operation\\=predict/phase\\=success/provider\\=mock")
+            "worldforge.capability\\=predict/worldforge.operation\\=predict/worldforge.phase\\=success/"
+            "worldforge.provider\\=mock")
     assert column_values(frame, f"{base}/count", "Scalars:scalars") == [2.0]
     assert column_values(frame, f"{base}/sum", "Scalars:scalars") == [pytest.approx(0.4)]
     assert column_values(frame, f"{base}/mean", "Scalars:scalars") == [pytest.approx(0.2)]

@@ -84,6 +84,7 @@ class ReceivedLogRecord:
     attributes: Mapping[str, Any]
     trace_id: int
     span_id: int
+    event_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +426,7 @@ def logs_from_request(request: ExportLogsServiceRequest) -> Decoded[ReceivedLog]
                 severity_number=severity, severity_text=record.severity_text or None,
                 body=any_value(record.body), attributes=attributes(record.attributes),
                 trace_id=int.from_bytes(record.trace_id, "big"), span_id=int.from_bytes(record.span_id, "big"),
+                event_name=getattr(record, "event_name", "") or None,  # OTLP >= 1.5
             ),
             sdk_resource, sdk_scope,
         ))  # fmt: skip

@@ -84,8 +84,12 @@ def span_path(service: str, span_name: str) -> str:
 
 
 def metric_path(service: str, metric_name: str, attributes: dict[str, str]) -> str:
-    """Path of one metric stream: one ``key=value`` segment per attribute, sorted by key."""
-    parts = [f"{path_part(key.rsplit('.', 1)[-1])}={path_part(value)}" for key, value in sorted(attributes.items())]
+    """Path of one metric stream: one ``key=value`` segment per attribute (the whole key), sorted by key.
+
+    The whole key, because its last part is not unique: ``{net.peer.name: db}`` and ``{net.host.name: db}`` are
+    two series and must not interleave on one path.
+    """
+    parts = [f"{path_part(key)}={path_part(value)}" for key, value in sorted(attributes.items())]
     return "/".join([METRICS_ROOT, path_part(service), path_part(metric_name), *parts])
 
 

@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -105,10 +106,20 @@ def rerun_level(record: Any) -> str:
     return _LEVELS_BY_TEXT.get(text, "INFO")
 
 
+_TERMINAL_CODES: Final = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\)?)")
+
+
 def log_line(record: Any) -> str:
-    """The one-line text of a (sanitized) record: body, extra attributes, then the trace and span ids."""
+    """The one-line text of a (sanitized) record: event name, body, extra attributes, trace and span ids.
+
+    Terminal colour and cursor codes in the body are removed.
+    """
     body = record.body
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
+    text = _TERMINAL_CODES.sub("", text)  # colours and cursor moves of console loggers are noise in a text log
+    event_name = getattr(record, "event_name", None)
+    if isinstance(event_name, str) and event_name:
+        text = f"{event_name} · {text}"
     extras = {k: v for k, v in (record.attributes or {}).items() if k not in _QUIET_ATTRIBUTES}
     if extras:
         text += " " + json.dumps(extras, ensure_ascii=False, separators=(",", ":"), default=str)
