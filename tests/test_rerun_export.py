@@ -262,3 +262,42 @@ def test_provider_spans_from_elsewhere_are_sanitized_too(tmp_path):
     provider.shutdown()
     assert exporter.spans_exported == 1
     assert_not_recorded(path, secret)
+
+
+def test_every_span_carries_its_attributes_events_and_status_on_its_log_row(tmp_path):
+    from opentelemetry.trace import Status, StatusCode
+
+    path = tmp_path / "attributes.rrd"
+    exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
+    provider = TracerProvider(resource=Resource.create({"service.name": "web"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("web")
+    with tracer.start_as_current_span("GET /items", attributes={"http.route": "/items", "http.status": 200,
+                                                                "db.rows": [1, 2], "password": "hunter2"}):  # fmt: skip
+        failing = tracer.start_span("SELECT items", attributes={"db.statement": "SELECT * FROM items"})
+        failing.add_event("retry", {"attempt": 2})
+        failing.set_status(Status(StatusCode.ERROR, "deadlock detected"))
+        failing.end()
+    for n in range(200):  # more attribute names than one entity keeps as components of its own
+        tracer.start_span("GET /items", attributes={f"custom.{n}": n}).end()
+    provider.shutdown()
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/spans/**")
+    request, query = "/otel/spans/web/GET_items/log", "/otel/spans/web/SELECT_items/log"
+    assert column_values(frame, request, "http.route")[0] == "/items"
+    assert column_values(frame, request, "http.status")[0] == 200
+    assert column_values(frame, request, "db.rows")[0] == "[1,2]"
+    assert column_values(frame, request, "password")[0] == "[REDACTED]"  # through the trust boundary
+    assert column_values(frame, request, "otel.span_kind")[0] == "INTERNAL"
+    assert column_values(frame, query, "db.statement") == ["SELECT * FROM items"]
+    assert column_values(frame, query, "otel.status_description") == ["deadlock detected"]
+    (events,) = column_values(frame, query, "otel.events")
+    assert json.loads(events)[0]["name"] == "retry" and json.loads(events)[0]["attributes"] == {"attempt": 2}
+    parent = column_values(frame, query, "otel.parent_span_id")[0]
+    assert len(parent) == 16
+    components = {c.split(":", 1)[1] for c in frame.columns if c.startswith(f"{request}:")}
+    assert len(components) <= 128 + 8  # bounded: the rest went into otel.more_attributes
+    assert "custom.199" not in components and any(
+        "custom.199" in text for text in column_values(frame, request, "otel.more_attributes"))
+    health = read_rrd(path, index="worldforge_time", contents="/otel/_self/**")
+    overflowed = column_values(health, "/otel/_self/span_attribute_names_overflowed", "Scalars:scalars")[-1]
+    assert overflowed == 4 + 200 - 128  # the request's 4 attribute names and 200 custom ones, 128 kept

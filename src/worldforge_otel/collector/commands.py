@@ -215,8 +215,9 @@ def run_convert(args: argparse.Namespace) -> int:
           f"{len(report.bad_lines)} lines skipped")  # fmt: skip
     for file in report.files:
         if file.first_problem or not file.items:
+            problem = printable(file.first_problem or "no items", max_chars=500)
             print(f"- {printable(file.path)}: {file.items} items read, {file.rejected} rejected, "
-                  f"{file.skipped_lines} lines skipped; first problem: {printable(file.first_problem or 'no items')}")
+                  f"{file.skipped_lines} lines skipped; first problem: {problem}")
     _report(pipeline)
     return 0 if report.items else 1  # nothing read (every item rejected, or no OTLP at all) is a failure
 

@@ -23,11 +23,15 @@ _LOG = logging.getLogger(__name__)
 OVERFLOW: Final = "_other"
 DEFAULT_MAX_SPAN_NAMES: Final = 256  # per service
 DEFAULT_MAX_METRIC_SERIES: Final = 256  # per metric
+DEFAULT_MAX_ATTRIBUTE_NAMES: Final = 128  # span attribute names per span entity (each is a component of it)
 MAX_PLAIN_TRACES: Final = 256  # waterfalls of traces without a WorldForge span or an error: a sample of their shape
 MAX_TRACES: Final = 4096  # waterfalls of traces with a WorldForge span or an error
 NEW_TRACES_BURST: Final = 256  # waterfalls started at once, then ...
 NEW_TRACES_PER_SEC: Final = 20.0  # ... this many new ones per second (a waterfall costs ~0.8 ms of CPU to draw)
 MAX_SCOPES: Final = 4096  # services or metrics remembered; past it every new name of a new scope overflows
+
+
+_HINT: Final = " High-cardinality names (ids in span names or metric attributes) belong in attributes."
 
 
 class NameBudget:
@@ -38,9 +42,12 @@ class NameBudget:
         limit: Distinct names kept per scope.
     """
 
-    def __init__(self, what: str, limit: int) -> None:
+    def __init__(self, what: str, limit: int, *, counter: str | None = None, hint: str = _HINT) -> None:
         self.what = what
         self.limit = limit
+        self.counter = counter or f"{what.replace(' ', '_')}_overflowed"
+        self.hint = hint
+        self.overflow_does = f"share the {OVERFLOW!r} entity path"
         self.overflowed = 0
         self._names: dict[str, set[str]] = {}
         self._lock = threading.Lock()
@@ -61,10 +68,8 @@ class NameBudget:
             first = self.overflowed == 1
         if first:
             _LOG.warning(
-                "worldforge_otel: more than %d distinct %s in %r; further ones share the %r entity path "
-                "(counted in otel/_self/%s_overflowed). High-cardinality names (ids in span names or metric "
-                "attributes) belong in attributes.",
-                self.limit, self.what, scope, OVERFLOW, self.what.replace(" ", "_"),
+                "worldforge_otel: more than %d distinct %s in %r; further ones %s (counted in otel/_self/%s).%s",
+                self.limit, self.what, scope, self.overflow_does, self.counter, self.hint,
             )  # fmt: skip
         return OVERFLOW
 

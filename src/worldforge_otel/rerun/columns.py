@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from worldforge_otel.rerun.layout import EVENT_TIMELINE
 
@@ -46,6 +46,7 @@ class ColumnGroup:
     values: list[str | float] = field(default_factory=list)
     levels: list[str] = field(default_factory=list)
     sequence_timeline: str = EVENT_TIMELINE
+    attributes: list[dict[str, object]] | None = None  # per row: more components on the same entity (AnyValues)
 
     def add(self, time_ns: int, sequence: int | None, value: str | float, level: str | None = None) -> None:
         """Append one row (a columnar translator keeps the group and calls this per row: no lookup per row)."""
@@ -55,6 +56,34 @@ class ColumnGroup:
         self.values.append(value)
         if level is not None:
             self.levels.append(level)
+
+    def add_attributes(self, values: dict[str, object]) -> None:
+        """Attach ``values`` (attribute name -> text, number or bool) to the row just added."""
+        if self.attributes is None:
+            self.attributes = [{} for _ in range(len(self.times_ns) - 1)]
+        self.attributes.append(values)
+
+    def attribute_columns(self) -> dict[str, list[object]]:
+        """One column per attribute name, with a value or None for every row.
+
+        A name whose values are of several kinds is written as text throughout (a component has one type).
+        """
+        rows = self.attributes or []
+        rows = rows + [{}] * (len(self.times_ns) - len(rows))
+        names = sorted({name for row in rows for name in row})
+        columns: dict[str, list[object]] = {}
+        for name in names:
+            values = [row.get(name) for row in rows]
+            kinds = {_KINDS.get(type(value), "text") for value in values if value is not None}
+            if kinds == {"number"}:
+                values = [None if value is None else float(value) for value in values]  # type: ignore[arg-type]
+            elif len(kinds) > 1:
+                values = [None if value is None else str(value) for value in values]
+            columns[name] = values
+        return columns
+
+
+_KINDS: Final = {bool: "bool", int: "number", float: "number", str: "text"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,12 +257,28 @@ class RerunSink:
             indexes.append(rr.TimeColumn(group.sequence_timeline, sequence=group.sequences))
         if group.kind is ColumnKind.TEXT_LOG:
             columns = rr.TextLog.columns(text=group.values, level=group.levels)
+            if group.attributes is not None:
+                columns = [*columns, *self._attribute_columns(rr, group)]
         elif group.kind is ColumnKind.DOCUMENT:
             columns = rr.TextDocument.columns(text=group.values, media_type=["text/plain"] * len(group.values))
         else:
             columns = rr.Scalars.columns(scalars=np.asarray(group.values, dtype=np.float64))
         # recording= by keyword: on rerun-sdk 0.41 a positional recording is dropped with a warning.
         rr.send_columns(group.path, indexes=indexes, columns=columns, recording=recording)
+
+    def _attribute_columns(self, rr: Any, group: ColumnGroup) -> list[Any]:
+        """The rows' attributes as ``AnyValues`` components of the same entity.
+
+        A column that cannot be one is left out (and said, throttled); the rest of the group is still written.
+        """
+        columns: list[Any] = []
+        for name, values in group.attribute_columns().items():
+            try:
+                columns.extend(rr.AnyValues.columns(**{name: values}))
+            except Exception:
+                self._errors.error("worldforge_otel: span attribute %r could not be written as a column", name,
+                                   exc_info=False)  # fmt: skip
+        return columns
 
     def _log_shape(self, recording: Any, shape: ShapeRow) -> None:
         rr = self._rr

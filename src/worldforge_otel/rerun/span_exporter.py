@@ -28,9 +28,15 @@ from worldforge_otel import semconv
 from worldforge_otel.boundary import clean_spans
 from worldforge_otel.events import EVENT_ATTRIBUTES, EVENT_FIELDS
 from worldforge_otel.rerun.artifacts import add_artifact, add_media
-from worldforge_otel.rerun.cardinality import DEFAULT_MAX_SPAN_NAMES, NameBudget, add_overflow_count
+from worldforge_otel.rerun.cardinality import (
+    DEFAULT_MAX_ATTRIBUTE_NAMES,
+    DEFAULT_MAX_SPAN_NAMES,
+    OVERFLOW,
+    NameBudget,
+    add_overflow_count,
+)
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
-from worldforge_otel.rerun.documents import to_json_document
+from worldforge_otel.rerun.documents import to_json_document, to_json_text
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
 from worldforge_otel.rerun.layout import (
     EVENT_TIMELINE,
@@ -73,6 +79,8 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
         self._core = ExportCore("spans", sink=sink, options=options)
         self._waterfall = TraceWaterfall() if waterfall else None
         self._span_names = NameBudget("span names", DEFAULT_MAX_SPAN_NAMES)
+        self._attribute_names = NameBudget("span attribute names", DEFAULT_MAX_ATTRIBUTE_NAMES, hint="")
+        self._attribute_names.overflow_does = f"share the {MORE_ATTRIBUTES} component"
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Sanitize, translate and write ``spans``; returns FAILURE instead of raising."""
@@ -94,7 +102,7 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                     add_media(batch, span, attributes)
                 except Exception:
                     skipped += 1
-            skipped += add_generic_spans(batch, generic, self._span_names)
+            skipped += add_generic_spans(batch, generic, self._span_names, self._attribute_names)
             if provider_events:
                 first = self._core.sink.next_sequence(len(provider_events))
                 skipped += add_provider_events(batch, provider_events, first)
@@ -109,6 +117,7 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
     def _write_bounds(self, batch: ColumnBatch) -> None:
         """What the cardinality bounds turned away so far, next to the exporter's other health scalars."""
         add_overflow_count(batch, "span_names_overflowed", self._span_names.overflowed)
+        add_overflow_count(batch, self._attribute_names.counter, self._attribute_names.overflowed)
         if self._waterfall is not None:
             add_overflow_count(batch, "traces_not_drawn", self._waterfall.not_drawn)
 
@@ -165,12 +174,18 @@ def add_provider_events(
     return skipped
 
 
-def add_generic_spans(batch: ColumnBatch, spans: Sequence[ReadableSpan], names: NameBudget | None = None) -> int:
+def add_generic_spans(
+    batch: ColumnBatch,
+    spans: Sequence[ReadableSpan],
+    names: NameBudget | None = None,
+    attribute_names: NameBudget | None = None,
+) -> int:
     """Add each span's log line (with the trace and span ids, to find it in any trace backend) and duration scalar.
 
     Columnar, as :func:`add_provider_events`: the column groups of each (service, span name) are looked up once
     per batch. With ``names``, a service's span names beyond its budget share the ``_other`` path (the line keeps
-    the name). Returns the spans skipped.
+    the name). Each row also carries the span's attributes, kind, parent, status text and events as components
+    of the log entity (:func:`span_columns`), so selecting a line shows them. Returns the spans skipped.
     """
     skipped = 0
     parts: dict[tuple[int, str], tuple[str, str]] = {}  # (resource, name) -> (service, path part)
@@ -201,6 +216,7 @@ def add_generic_spans(batch: ColumnBatch, spans: Sequence[ReadableSpan], names: 
             if context is not None and context.trace_id:
                 text += f" · trace={context.trace_id:032x} span={context.span_id:016x}"
             log.add(end_ns, None, text, "ERROR" if failed else "INFO")
+            log.add_attributes(span_columns(span, f"{service}/{admitted}", attribute_names))
             if duration_ms is not None:
                 duration.add(end_ns, None, duration_ms)
         except Exception:
@@ -209,6 +225,35 @@ def add_generic_spans(batch: ColumnBatch, spans: Sequence[ReadableSpan], names: 
 
 
 _NO_ATTRIBUTES: Final[Mapping[str, AttributeValue]] = {}
+MORE_ATTRIBUTES: Final = "otel.more_attributes"
+
+
+def span_columns(span: ReadableSpan, scope: str, attribute_names: NameBudget | None = None) -> dict[str, object]:
+    """The span's attributes (already clean) and its ``otel.*`` facts, as components of its log row.
+
+    Text, numbers and booleans stay as they are; sequences become JSON text. With ``attribute_names``, an entity's
+    attribute names beyond its budget go together into ``otel.more_attributes`` (JSON), so a sender cannot grow
+    an entity's components without bound.
+    """
+    columns: dict[str, object] = {"otel.span_kind": span.kind.name}
+    more: dict[str, object] = {}
+    for key, value in (span.attributes or {}).items():
+        cell = value if isinstance(value, str | bool | int | float) else to_json_text(value)
+        if attribute_names is not None and attribute_names.admit(scope, key) == OVERFLOW:
+            more[key] = value
+        else:
+            columns[key] = cell
+    if more:
+        columns[MORE_ATTRIBUTES] = to_json_text(more)
+    if span.parent is not None:
+        columns["otel.parent_span_id"] = f"{span.parent.span_id:016x}"
+    if span.status.description:
+        columns["otel.status_description"] = span.status.description
+    if span.events:
+        events = [{"name": event.name, "time_unix_nano": event.timestamp, "attributes": dict(event.attributes or {})}
+                  for event in span.events]  # fmt: skip
+        columns["otel.events"] = to_json_text(events)
+    return columns
 
 
 def provider_event_payload(span: ReadableSpan, attributes: Mapping[str, AttributeValue]) -> dict[str, object]:

@@ -92,8 +92,10 @@ class TraceWaterfall:
         self._refused: OrderedDict[int, None] = OrderedDict()  # recent traces left out
         self._bottom = 0.0  # below every trace drawn so far
         self._lock = threading.Lock()
-        self._worth_drawing = NameBudget("traces", MAX_TRACES)
-        self._plain = NameBudget("plain traces", MAX_PLAIN_TRACES)
+        self._worth_drawing = NameBudget("traces", MAX_TRACES, counter="traces_not_drawn", hint="")
+        self._plain = NameBudget("plain traces", MAX_PLAIN_TRACES, counter="traces_not_drawn", hint="")
+        for budget in (self._worth_drawing, self._plain):
+            budget.overflow_does = "are not drawn as waterfalls (their spans are still written)"
 
     @property
     def not_drawn(self) -> int:
