@@ -52,6 +52,10 @@ class NameBudget:
         self._names: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
+    def known(self, scope: str) -> set[str] | frozenset[str]:
+        """The names ``scope`` already has paths for (read-only; for a fast check before :meth:`admit`)."""
+        return self._names.get(scope) or frozenset()
+
     def admit(self, scope: str, name: str) -> str:
         """``name`` if it has (or gets) a path of its own in ``scope``, else :data:`OVERFLOW`."""
         names = self._names.get(scope)

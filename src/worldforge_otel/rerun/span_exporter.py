@@ -226,6 +226,7 @@ def add_generic_spans(
 
 _NO_ATTRIBUTES: Final[Mapping[str, AttributeValue]] = {}
 MORE_ATTRIBUTES: Final = "otel.more_attributes"
+_CELL_TYPES: Final = frozenset({str, bool, int, float})
 
 
 def span_columns(span: ReadableSpan, scope: str, attribute_names: NameBudget | None = None) -> dict[str, object]:
@@ -237,12 +238,12 @@ def span_columns(span: ReadableSpan, scope: str, attribute_names: NameBudget | N
     """
     columns: dict[str, object] = {"otel.span_kind": span.kind.name}
     more: dict[str, object] = {}
+    known = attribute_names.known(scope) if attribute_names is not None else None
     for key, value in (span.attributes or {}).items():
-        cell = value if isinstance(value, str | bool | int | float) else to_json_text(value)
-        if attribute_names is not None and attribute_names.admit(scope, key) == OVERFLOW:
+        if known is not None and key not in known and attribute_names.admit(scope, key) == OVERFLOW:  # type: ignore[union-attr]
             more[key] = value
         else:
-            columns[key] = cell
+            columns[key] = value if type(value) in _CELL_TYPES else to_json_text(value)
     if more:
         columns[MORE_ATTRIBUTES] = to_json_text(more)
     if span.parent is not None:
