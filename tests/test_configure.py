@@ -114,3 +114,23 @@ def test_a_non_sdk_logger_provider_is_explained(caplog, providers):
     assert "LoggerProvider NoOpLoggerProvider is not an OpenTelemetry SDK provider" in caplog.text
     assert "logger_provider=opentelemetry.sdk._logs.LoggerProvider(...)" in caplog.text
     telemetry.shutdown(timeout_millis=1000)
+
+
+def test_shutdown_then_exit_says_nothing_and_leaves_a_whole_recording(tmp_path, clean_env):
+    """A configure() that created the providers, shut down, then the process exits: no warning, file complete."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "quiet.rrd"
+    script = (
+        "import worldforge_otel\n"
+        "from worldforge_otel.demo import DemoEvent\n"
+        f"telemetry = worldforge_otel.configure(rerun=worldforge_otel.RerunOptions(save_path={str(path)!r}))\n"
+        "telemetry(DemoEvent('mock', 'predict', 'success', duration_ms=1.0))\n"
+        "telemetry.shutdown()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "already shut down" not in result.stderr and result.stderr.strip() == "", result.stderr
+    frame = read_rrd(path, index="worldforge_event", contents="/worldforge/**")
+    assert column_values(frame, "/worldforge/events/mock/predict/success/log", "TextLog:level") == ["INFO"]

@@ -50,7 +50,7 @@ from worldforge_otel.instrumentation import ArtifactRecorder, HandlerStats, Prov
 from worldforge_otel.instrumentation.artifacts import DEFAULT_MAX_PAYLOAD_CHARS
 from worldforge_otel.python_logging import install_logging_handler, remove_logging_handler
 from worldforge_otel.rerun import RerunMetricExporter, RerunOptions, RerunSink, RerunSpanExporter
-from worldforge_otel.rerun.at_exit import flush_before_exit
+from worldforge_otel.rerun.at_exit import flush_before_exit, provider_finished
 from worldforge_otel.rerun.log_exporter import RerunLogExporter
 
 _LOG = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ class Telemetry:
             log_processor.shutdown()
         for provider in parts.owned_providers:
             provider.shutdown()
+            provider_finished(provider)
 
 
 _UNHOOKED_COLLECT = "Cannot call collect on a MetricReader until it is registered"

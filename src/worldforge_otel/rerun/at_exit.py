@@ -9,9 +9,11 @@ flushes the global providers and every registered pipeline, then closes the sink
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Final
 
@@ -24,6 +26,17 @@ EXIT_FLUSH_TIMEOUT_MILLIS: Final = 5_000
 
 _hooks: list[Callable[[int], object]] = []
 _lock = threading.Lock()
+_finished: weakref.WeakSet[object] = weakref.WeakSet()  # providers shut down already: nothing left to flush
+
+
+def provider_finished(provider: object) -> None:
+    """Leave ``provider`` out of the exit flush: it was shut down already.
+
+    (Flushing it again at exit would hand its exporters a batch after their shutdown.) A provider that cannot be
+    weakly referenced is flushed at exit, as before.
+    """
+    with contextlib.suppress(TypeError):
+        _finished.add(provider)
 
 
 def flush_before_exit(hook: Callable[[int], object]) -> None:
@@ -45,6 +58,8 @@ def _flush_then_close(close_sinks: Callable[[float], object]) -> None:
 
     flushes: list[Callable[[int], object]] = []
     for provider in (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider()):
+        if provider in _finished:
+            continue
         flush = getattr(provider, "force_flush", None)
         if callable(flush):
             flushes.append(flush)
