@@ -112,3 +112,26 @@ def test_real_world_plan_benchmark_and_doctor_artifacts(tmp_path, providers):
     assert frame["worldforge_benchmark_result"].tolist() == [0]
     frame = read_rrd(path, index="worldforge_time", contents="/worldforge/diagnostics/**")
     assert column_values(frame, "/worldforge/diagnostics/doctor", "TextDocument:text")
+
+
+def test_the_readme_use_it_example_records_a_world_a_plan_and_one_trace(tmp_path):
+    """examples/use_it.py, as the README shows it, in a fresh directory: a scene worth opening, said quietly."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import recorded_entity_paths
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "use_it.py"
+    result = subprocess.run([sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "RERUN_ANALYTICS": "false"}, check=False)  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    (recording,) = (tmp_path / ".worldforge" / "rerun").glob("*.rrd")
+    paths = recorded_entity_paths(recording)
+    assert any(p.startswith("/worldforge/worlds/") and p.endswith("/objects") for p in paths)  # the cube in 3D
+    assert any(p.startswith("/worldforge/plans/mock/") for p in paths)
+    assert "/worldforge/events/mock/predict/success/log" in paths
+    assert "/otel/spans/my-app/plan_the_lab/log" in paths
+    traces = {p.split("/")[3] for p in paths if p.startswith("/otel/traces/")}
+    assert len(traces) == 1  # everything in one trace: its waterfall and span tree
