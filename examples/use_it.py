@@ -3,8 +3,9 @@
     python examples/use_it.py        # needs worldforge-ai (Python >= 3.13) and worldforge-otel[rerun]
 """
 
-import worldforge_otel
 from worldforge import Action, BBox, Position, SceneObject, WorldForge
+
+import worldforge_otel
 
 telemetry = worldforge_otel.configure(service_name="my-app")  # attaches to your OTel providers, or creates them
 forge = WorldForge(event_handler=telemetry)  # the handle is the event handler
