@@ -5,7 +5,7 @@
 | Where | Shows |
 |---|---|
 | 3D "World & plans" (top left) | ``worldforge/worlds/**`` objects and boxes, ``worldforge/plans/**`` targets and paths |
-| Below it | tabs "Trace waterfall" (``otel/traces/**`` span bars) and "Media"; "Benchmark latency (ms)" bars |
+| Below it | tabs "Trace waterfall" (``otel/traces/**`` span bars) and "Media"; "Benchmark ms" bars (min p50 avg p95 max) |
 | Tabs top right | time series "Latency (ms)" (``duration_ms`` of events and spans) and "Metrics" |
 | Text log "Events & logs" | provider event lines, span lines, OTel logs |
 | Document tabs | "Trace tree", world state, event payloads, plans, benchmark results and the doctor report |
@@ -78,15 +78,19 @@ def default_blueprint() -> Any:
     pictures = rrb.Horizontal(
         rrb.Tabs(_waterfall(rrb), rrb.Spatial2DView(name="Media", origin=f"/{MEDIA_ROOT}")),
         rrb.BarChartView(
-            name="Benchmark latency (ms): min p50 avg p95 max",
+            name="Benchmark ms",  # bars: min p50 avg p95 max; a longer title is cut in a narrow panel
             origin=f"/{BENCHMARKS_ROOT}",
+            plot_legend=rrb.PlotLegend(visible=False),  # a legend of full entity paths covered the bars
         ),
         column_shares=[3, 2],
     )
+    legend = rrb.PlotLegend(visible=False)  # it covered the data in these panels; hovering a line names it
     series = rrb.Tabs(
-        rrb.TimeSeriesView(name="Latency (ms)", origin="/", contents=_under(EVENTS_ROOT, SPANS_ROOT)),
-        rrb.TimeSeriesView(name="Metrics", origin="/", contents=_under(METRICS_ROOT, BENCHMARKS_ROOT)),
-    )
+        rrb.TimeSeriesView(name="Latency (ms)", origin="/", contents=_under(EVENTS_ROOT, SPANS_ROOT),
+                           plot_legend=legend),
+        rrb.TimeSeriesView(name="Metrics", origin="/", contents=_under(METRICS_ROOT, BENCHMARKS_ROOT),
+                           plot_legend=legend),
+    )  # fmt: skip
     documents = rrb.Tabs(
         _trace_tree(rrb),
         rrb.TextDocumentView(name="World state", origin=f"/{WORLDS_ROOT}"),
