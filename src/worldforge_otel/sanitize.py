@@ -100,12 +100,11 @@ _PATTERNS: Final = (
     r")"
 )
 _SECRETS: Final = re.compile("|".join(_PATTERNS))
-_MARKER: Final = re.compile(r"[=:]|--|[A-Za-z0-9_\-.+/]{16}|(?i:bearer|basic|digest|negotiate|token)[ \t]|-----BEGIN")
+_MARKERS: Final = r"[=:]|--|(?i:bearer|basic|digest|negotiate|token)[ \t]|-----BEGIN"  # what any secret needs
+_MARKER: Final = re.compile(rf"{_MARKERS}|[A-Za-z0-9_\-.+/]{{16}}")
 # In a URL path, a run of 16 token characters must lie between two '/' (paths are long runs of them), and
 # whsec_ is the one key format with '/' among its characters.
-_PATH_MARKER: Final = re.compile(
-    r"[=:]|--|[A-Za-z0-9_\-.+]{16}|whsec_|(?i:bearer|basic|digest|negotiate|token)[ \t]|-----BEGIN"
-)
+_PATH_MARKER: Final = re.compile(rf"{_MARKERS}|[A-Za-z0-9_\-.+]{{16}}|whsec_")
 _URL_IN_TEXT: Final = "://"
 _LONE_URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s\"'<>`]{1,8192}")  # the url pattern, whole text
 # scheme://host/path[?query][#fragment], lower case, no userinfo, port or whitespace: urlsplit would change nothing
