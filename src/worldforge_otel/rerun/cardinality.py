@@ -42,12 +42,14 @@ class NameBudget:
         limit: Distinct names kept per scope.
     """
 
-    def __init__(self, what: str, limit: int, *, counter: str | None = None, hint: str = _HINT) -> None:
+    def __init__(
+        self, what: str, limit: int, *, counter: str | None = None, hint: str = _HINT, overflow_does: str | None = None
+    ) -> None:
         self.what = what
         self.limit = limit
         self.counter = counter or f"{what.replace(' ', '_')}_overflowed"
         self.hint = hint
-        self.overflow_does = f"share the {OVERFLOW!r} entity path"
+        self.overflow_does = overflow_does or f"share the {OVERFLOW!r} entity path"  # said in the log line
         self.overflowed = 0
         self._names: dict[str, set[str]] = {}
         self._lock = threading.Lock()

@@ -79,8 +79,8 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
         self._core = ExportCore("spans", sink=sink, options=options)
         self._waterfall = TraceWaterfall() if waterfall else None
         self._span_names = NameBudget("span names", DEFAULT_MAX_SPAN_NAMES)
-        self._attribute_names = NameBudget("span attribute names", DEFAULT_MAX_ATTRIBUTE_NAMES, hint="")
-        self._attribute_names.overflow_does = f"share the {MORE_ATTRIBUTES} component"
+        self._attribute_names = NameBudget("span attribute names", DEFAULT_MAX_ATTRIBUTE_NAMES, hint="",
+                                           overflow_does=f"share the {MORE_ATTRIBUTES} component")  # fmt: skip
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Sanitize, translate and write ``spans``; returns FAILURE instead of raising."""

@@ -92,10 +92,10 @@ class TraceWaterfall:
         self._refused: OrderedDict[int, None] = OrderedDict()  # recent traces left out
         self._bottom = 0.0  # below every trace drawn so far
         self._lock = threading.Lock()
-        self._worth_drawing = NameBudget("traces", MAX_TRACES, counter="traces_not_drawn", hint="")
-        self._plain = NameBudget("plain traces", MAX_PLAIN_TRACES, counter="traces_not_drawn", hint="")
-        for budget in (self._worth_drawing, self._plain):
-            budget.overflow_does = "are not drawn as waterfalls (their spans are still written)"
+        left_out = {"counter": "traces_not_drawn", "hint": "",
+                    "overflow_does": "are not drawn as waterfalls (their spans are still written)"}  # fmt: skip
+        self._worth_drawing = NameBudget("traces", MAX_TRACES, **left_out)
+        self._plain = NameBudget("plain traces", MAX_PLAIN_TRACES, **left_out)
 
     @property
     def not_drawn(self) -> int:
