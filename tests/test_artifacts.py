@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import struct
 import zlib
 
 import pytest
-from opentelemetry.trace import Status, StatusCode
 
 import worldforge_otel
 from conftest import (
@@ -167,125 +165,6 @@ def test_the_same_payloads_reach_any_otel_backend(recorded):
     parent = by_name["world.plan"].get_span_context().span_id
     assert all(by_name[n].parent.span_id == parent for n in ("worldforge.world", "worldforge.plan"))
     assert telemetry.artifacts.artifacts_recorded == 6 and telemetry.artifacts.artifacts_dropped == 0
-
-
-def test_the_trace_waterfall_draws_every_span_of_a_trace_as_a_bar_at_its_depth(tmp_path, providers):
-    path = tmp_path / "waterfall.rrd"
-    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
-                                          meter_provider=providers.meter_provider, set_global_providers=False)
-    tracer = providers.tracer_provider.get_tracer("host")
-    with tracer.start_as_current_span("world.plan") as root:
-        with tracer.start_as_current_span("rollout") as child:
-            child.add_event("candidate scored")
-            telemetry(DemoEvent("mock", "predict", "success", duration_ms=5.0))
-            telemetry(DemoEvent("remote", "generate", "failure", duration_ms=1.0, message="boom"))
-        root.set_status(Status(StatusCode.OK))
-    telemetry(DemoEvent("mock", "score", "success", duration_ms=1.0))  # a lone span: its own trace, not drawn
-    telemetry.shutdown()
-    spans = {s.name: s for s in providers.spans.get_finished_spans()}
-    base = f"/otel/traces/{root.get_span_context().trace_id:032x}"
-    frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
-    assert {p for p in entity_paths(frame)} == {f"{base}/spans", f"{base}/events", f"{base}/tree"}
-    (labels,) = column_cells(frame, f"{base}/spans", "Boxes2D:labels")
-    (centers,) = column_cells(frame, f"{base}/spans", "Boxes2D:centers")
-    (half_sizes,) = column_cells(frame, f"{base}/spans", "Boxes2D:half_sizes")
-    (colors,) = column_cells(frame, f"{base}/spans", "Boxes2D:colors")
-    (tree,) = column_values(frame, f"{base}/tree", "TextDocument:text")
-    names = [line.strip().split(" · ")[0] for line in tree.splitlines()]
-    assert names == ["world.plan", "rollout", "predict mock", "generate remote"]  # parent first, siblings by start
-    # One row per span in the tree's order (as Jaeger draws it), rows of equal height; named by the tree.
-    rows = sorted(zip(labels, centers, half_sizes, colors, strict=True), key=lambda bar: bar[1][1])
-    bars = dict(zip(names, rows, strict=True))
-    # Bars at least 20% of the trace wide carry "name · duration"; narrower ones none (their label would wrap).
-    extent = max(c[0] + h[0] for _, c, h, _ in rows) - min(c[0] - h[0] for _, c, h, _ in rows)
-    for name, (label, _, half, _) in bars.items():
-        assert label == (f"{name} · {label.split(' · ')[-1]}" if half[0] * 2 >= 0.2 * extent - 1e-6 else "")
-    assert bars["predict mock"][0] == "predict mock · 5.00 ms"
-    tops = [center[1] - half[1] for _, center, half, _ in rows]
-    assert all(b - a == pytest.approx(tops[1] - tops[0]) and b > a for a, b in itertools.pairwise(tops))
-    assert len({round(half[1] * 2, 9) for _, _, half, _ in rows}) == 1 and rows[0][2][1] * 2 < tops[1] - tops[0]
-    assert bars["predict mock"][2][0] * 2 == pytest.approx(5.0, rel=1e-3)  # the bar spans the 5 ms duration
-    start = {name: bar[1][0] - bar[2][0] for name, bar in bars.items()}
-    trace_start = min(s.start_time for s in spans.values() if s.name != "score mock")
-    assert start["rollout"] == pytest.approx((spans["rollout"].start_time - trace_start) / 1e6, abs=1e-3)
-    assert len({int(bar[3]) for bar in bars.values()}) == 3  # colours (packed RGBA): ok, unset, error
-    assert column_cells(frame, f"{base}/events", "Points2D:labels") == [["candidate scored"]]
-    lines = tree.splitlines()
-    assert lines[0].startswith("world.plan") and lines[1].startswith("  rollout")
-    assert {line.strip().split(" · ")[0] for line in lines[2:]} == {"predict mock", "generate remote"}
-    assert all(line.startswith("    ") for line in lines[2:])
-
-
-def test_spans_whose_parents_loop_are_still_drawn_once(tmp_path):
-    """Ids from a broken sender (collector mode takes any OTLP): a self-parent and a parent loop lose no bar."""
-    from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.trace import SpanContext
-
-    from worldforge_otel.rerun import RerunSpanExporter
-
-    trace_id = 0xABC
-
-    def span(name: str, span_id: int, parent_id: int | None, start: int) -> ReadableSpan:
-        parent = SpanContext(trace_id, parent_id, is_remote=False) if parent_id else None
-        return ReadableSpan(name=name, context=SpanContext(trace_id, span_id, is_remote=False), parent=parent,
-                            start_time=1_000_000 * start, end_time=1_000_000 * (start + 2))  # fmt: skip
-
-    path = tmp_path / "loops.rrd"
-    exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
-    exporter.export([span("root", 1, None, 0), span("self", 2, 2, 1), span("a", 3, 4, 2), span("b", 4, 3, 3)])
-    exporter.shutdown()
-    base = f"/otel/traces/{trace_id:032x}"
-    frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
-    (centers,) = column_cells(frame, f"{base}/spans", "Boxes2D:centers")
-    (tree,) = column_values(frame, f"{base}/tree", "TextDocument:text")
-    assert len(centers) == 4 and len({round(c[1], 9) for c in centers}) == 4  # four bars, four rows
-    assert [line.split(" · ")[0] for line in tree.splitlines()] == ["root", "  self", "  a", "    b"]
-
-
-def test_traces_are_stacked_without_overlapping(tmp_path, providers):
-    path = tmp_path / "stacked.rrd"
-    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
-                                          meter_provider=providers.meter_provider, set_global_providers=False)
-    tracer = providers.tracer_provider.get_tracer("host")
-    for name, children in (("first", 3), ("second", 5)):
-        with tracer.start_as_current_span(name):
-            for i in range(children):
-                with tracer.start_as_current_span(f"{name}.{i}"):
-                    pass
-        telemetry.force_flush()
-    telemetry.shutdown()
-    frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
-    extents = []
-    for entity in sorted(p for p in entity_paths(frame) if p.endswith("/spans")):
-        centers = column_cells(frame, entity, "Boxes2D:centers")[-1]
-        halves = column_cells(frame, entity, "Boxes2D:half_sizes")[-1]
-        ys = [(c[1] - h[1], c[1] + h[1]) for c, h in zip(centers, halves, strict=True)]
-        extents.append((min(top for top, _ in ys), max(bottom for _, bottom in ys), len(ys)))
-    (_, bottom_a, spans_a), (top_b, _, spans_b) = sorted(extents)
-    assert (spans_a, spans_b) == (4, 6)
-    assert bottom_a < top_b  # the later trace starts below the earlier one
-
-
-def test_payloads_over_the_cap_are_marked_not_crashed(tmp_path, providers):
-    huge = {**WORLD, "scene": {"objects": {f"o{i}": {"name": f"o{i}", "pose": {"position": [i, 0, 0]}}
-                                           for i in range(6000)}}}
-    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=tmp_path / "huge.rrd"),
-                                          tracer_provider=providers.tracer_provider, max_artifact_payload_chars=2000,
-                                          meter_provider=providers.meter_provider, set_global_providers=False)
-    telemetry.artifacts.record_world(huge)
-    telemetry.artifacts.record_world(object())  # not a world: counted, never raised
-    telemetry.artifacts.record_image("broken", b"GIF89a not supported")
-    telemetry.shutdown()
-    (span,) = providers.spans.get_finished_spans()
-    payload = span.attributes["worldforge.artifact.payload"]
-    assert len(payload) <= 2000 and json.loads(payload)["_truncated"] is True
-    assert span.attributes["worldforge.artifact.payload_truncated"] is True
-    assert len(span.attributes["worldforge.world.object_positions"]) == 4096 * 3
-    assert span.attributes["worldforge.world.objects_dropped"] == 6000 - 4096
-    assert telemetry.artifacts.artifacts_dropped == 2
-    frame = read_rrd(tmp_path / "huge.rrd", index="worldforge_step", contents="/worldforge/worlds/**")
-    (positions,) = column_cells(frame, "/worldforge/worlds/world_lab1/objects", "Points3D:positions")
-    assert len(positions) == 4096
 
 
 @pytest.mark.parametrize("cap", [200, 1000, 5000])

@@ -66,7 +66,7 @@ def test_plain_trace_waterfalls_are_a_bounded_sample_and_failing_traces_are_stil
     path = tmp_path / "traces.rrd"
     exporter = _web_traffic(path, MAX_PLAIN_TRACES + 100, failing_from=MAX_PLAIN_TRACES + 50)
     frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
-    drawn = {p.split("/")[3] for p in entity_paths(frame)}
+    drawn = {p.split("/")[3] for p in entity_paths(frame)} - {"waterfall"}
     assert len(drawn) == MAX_PLAIN_TRACES + 50  # the sample of plain traces, then every failing one
     health = read_rrd(path, index="worldforge_time", contents="/otel/_self/**")
     assert column_values(health, "/otel/_self/traces_not_drawn", "Scalars:scalars")[-1] == 50
@@ -83,7 +83,7 @@ def test_waterfalls_worth_drawing_start_at_a_bounded_rate(tmp_path):
     exporter = _web_traffic(path, NEW_TRACES_BURST + extra, failing_from=0)
     elapsed = time.monotonic() - started
     frame = read_rrd(path, index="worldforge_time", contents="/otel/traces/**")
-    drawn = len({p.split("/")[3] for p in entity_paths(frame)})
+    drawn = len({p.split("/")[3] for p in entity_paths(frame)} - {"waterfall"})
     assert NEW_TRACES_BURST <= drawn <= NEW_TRACES_BURST + int(elapsed * NEW_TRACES_PER_SEC) + 1 < drawn + extra
     health = read_rrd(path, index="worldforge_time", contents="/otel/_self/**")
     not_drawn = column_values(health, "/otel/_self/traces_not_drawn", "Scalars:scalars")[-1]
@@ -116,8 +116,8 @@ def test_a_trace_left_out_stays_out_when_its_later_spans_arrive():
 
     def drawn(spans_now) -> set[str]:
         batch = ColumnBatch()
-        waterfall.add(batch, spans_now, time_ns=1)
-        return {shape.path.split("/")[2] for shape in batch.shapes}
+        waterfall.add(batch, spans_now)
+        return {group.path.split("/")[2] for group in batch} - {"waterfall"}  # each drawn trace's tree
 
     b_failing, b_rest = spans["b request"][:1], spans["b request"][1:]
     assert b_failing[0].status.status_code is StatusCode.ERROR and b_rest[-1].name == "b request"

@@ -170,7 +170,7 @@ def send(transport: str, receiver: Receiver, spans, logs, metrics) -> None:
 
 def contents(path: Path) -> dict[str, list]:
     """Every column of a recording (but the exporter's and the receiver's own health) -> its non-null values in
-    time order."""
+    time order; a static column (a lane's StateConfiguration, repeated on every row) -> its distinct values."""
     frame = read_rrd(path, index="worldforge_time", contents="/**").sort_values("worldforge_time")
     columns = {}
     for column in frame.columns:
@@ -178,7 +178,7 @@ def contents(path: Path) -> dict[str, list]:
             values = [json.dumps(v.tolist() if hasattr(v, "tolist") else v, sort_keys=True, default=str)
                       for v in frame[column].dropna()]  # fmt: skip
             if values:
-                columns[column] = values
+                columns[column] = sorted(set(values)) if ":StateConfiguration:" in column else values
     return columns
 
 
@@ -573,7 +573,7 @@ def _span_rows(path: Path) -> tuple[Counter, dict[str, set[str]]]:
         elif entity.startswith("/otel/spans/") and entity.endswith("/log"):
             for text in column_values(frame, entity, "TextLog:text"):
                 rows.update(re.findall(r"trace=([0-9a-f]{32}) span=([0-9a-f]{16})", text))
-        elif entity.startswith("/otel/traces/") and entity.endswith("/tree"):
+        elif entity.startswith("/otel/traces/") and entity.endswith("/tree") and "/waterfall/" not in entity:
             last = column_values(frame, entity, "TextDocument:text")[-1]  # the finished trace
             trees[entity.split("/")[3]] = set(re.findall(r"span ([0-9a-f]{16})", last))
     return rows, trees

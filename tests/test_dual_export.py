@@ -35,7 +35,7 @@ def rrd_span_ids(path: Path) -> set[tuple[str, str]]:
         elif entity.startswith("/otel/spans/") and entity.endswith("/log"):
             for text in column_values(frame, entity, "TextLog:text"):
                 ids.update(_IDS.findall(text))
-        elif entity.startswith("/otel/traces/") and entity.endswith("/tree"):
+        elif entity.startswith("/otel/traces/") and entity.endswith("/tree") and "/waterfall/" not in entity:
             trace_id = entity.split("/")[3]
             for text in column_values(frame, entity, "TextDocument:text"):
                 ids.update((trace_id, span_id) for span_id in re.findall(r"span ([0-9a-f]{16})", text))

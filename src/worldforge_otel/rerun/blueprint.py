@@ -5,13 +5,14 @@
 | Where | Shows |
 |---|---|
 | 3D "World & plans" (top left) | ``worldforge/worlds/**`` objects and boxes, ``worldforge/plans/**`` targets and paths |
-| Below it | tabs "Trace waterfall" (``otel/traces/**`` span bars) and "Media"; "Benchmark ms" bars (min p50 avg p95 max) |
+| "Spans over time" under it (rerun-sdk >= 0.32) | ``otel/lanes/**``: a lane per service and span name on the time panel's clock |
+| Below it | tabs "Trace waterfall" (the trace at the time cursor) and "Media"; "Benchmark ms" bars |
 | Tabs top right | time series "Latency (ms)" (``duration_ms`` of events and spans) and "Metrics" |
 | Text log "Events & logs" | provider event lines, span lines, OTel logs |
 | Document tabs | "Trace tree", world state, event payloads, plans, benchmark results and the doctor report |
 
-:func:`showcase_blueprint` (the PushT showcase): the tabletop seen from above, the candidate score bars, the pose
-error, the step's latencies, the text log and the trace, on the ``worldforge_time`` timeline (which every row
+:func:`showcase_blueprint` (the PushT showcase): the tabletop seen from above, the spans' lanes, the candidate score
+bars, the pose error, the step's latencies, the text log and the trace, on the ``worldforge_time`` timeline (which every row
 has, the text log's included).
 
 Both open with the side panels collapsed and, where the viewer supports it (rerun-sdk >= 0.25), the time
@@ -28,6 +29,7 @@ from typing import Any, Final
 from worldforge_otel.rerun.layout import (
     BENCHMARKS_ROOT,
     EVENTS_ROOT,
+    LANES_ROOT,
     LOGS_ROOT,
     MEDIA_ROOT,
     METRICS_ROOT,
@@ -35,9 +37,10 @@ from worldforge_otel.rerun.layout import (
     SHOWCASE_ROOT,
     SPANS_ROOT,
     TIME_TIMELINE,
-    TRACES_ROOT,
+    WATERFALL_PATH,
     WORLDS_ROOT,
 )
+from worldforge_otel.rerun.waterfall import VIEW_BOUNDS
 
 TABLE_CENTER: Final = (0.256, 0.256)  # the PushT table is 0.512 m square (see worldforge_otel.pusht.task)
 
@@ -63,11 +66,26 @@ def _text_log(rrb: Any) -> Any:
 
 
 def _waterfall(rrb: Any) -> Any:
-    return rrb.Spatial2DView(name="Trace waterfall", origin=f"/{TRACES_ROOT}")
+    """The latest trace at the time cursor, framed on the picture's fixed bounds (nothing drawn lies outside)."""
+    (x_range, y_range) = VIEW_BOUNDS
+    bounds = rrb.VisualBounds2D(x_range=x_range, y_range=y_range)
+    return rrb.Spatial2DView(name="Trace waterfall", origin=f"/{WATERFALL_PATH}", visual_bounds=bounds)
+
+
+def _lanes(rrb: Any) -> Any | None:
+    """The spans as lanes over time (rerun-sdk >= 0.32 has the view); None where the viewer cannot draw them."""
+    view = getattr(rrb, "StateTimelineView", None)
+    return view(name="Spans over time", origin=f"/{LANES_ROOT}") if view is not None else None
+
+
+def _stacked(rrb: Any, *views_and_shares: tuple[Any | None, float]) -> Any:
+    """A Vertical of the views that exist, with their row shares."""
+    present = [(view, share) for view, share in views_and_shares if view is not None]
+    return rrb.Vertical(*(view for view, _ in present), row_shares=[share for _, share in present])
 
 
 def _trace_tree(rrb: Any) -> Any:
-    return rrb.TextDocumentView(name="Trace tree", origin=f"/{TRACES_ROOT}")
+    return rrb.TextDocumentView(name="Trace tree", origin=f"/{WATERFALL_PATH}")
 
 
 def default_blueprint() -> Any:
@@ -102,7 +120,7 @@ def default_blueprint() -> Any:
     )
     return rrb.Blueprint(
         rrb.Horizontal(
-            rrb.Vertical(scene, pictures, row_shares=[1, 1]),
+            _stacked(rrb, (scene, 4), (_lanes(rrb), 2), (pictures, 4)),
             rrb.Vertical(_text_log(rrb), series, documents, row_shares=[2, 2, 2]),
             column_shares=[3, 2],
         ),
@@ -142,6 +160,8 @@ def showcase_blueprint() -> Any:
         row_shares=[2, 2, 2, 2],
     )
     return rrb.Blueprint(
-        rrb.Horizontal(rrb.Vertical(tabletop, _text_log(rrb), row_shares=[4, 1]), right, column_shares=[3, 2]),
+        rrb.Horizontal(
+            _stacked(rrb, (tabletop, 4), (_lanes(rrb), 1), (_text_log(rrb), 1)), right, column_shares=[3, 2]
+        ),
         *_panels(rrb, timeline=TIME_TIMELINE),
     )

@@ -21,6 +21,7 @@ class ColumnKind(Enum):
     TEXT_LOG = "TextLog"
     DOCUMENT = "TextDocument"
     SCALAR = "Scalars"
+    STATE = "StateChange"  # rerun-sdk >= 0.32; a sink without it leaves these groups out
 
 
 class ShapeKind(Enum):
@@ -30,6 +31,7 @@ class ShapeKind(Enum):
     BOXES3D = "Boxes3D"
     LINE_STRIPS3D = "LineStrips3D"
     BOXES2D = "Boxes2D"
+    LINE_STRIPS2D = "LineStrips2D"
     POINTS2D = "Points2D"
     BAR_CHART = "BarChart"
     ENCODED_IMAGE = "EncodedImage"

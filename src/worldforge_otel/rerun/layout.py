@@ -17,7 +17,9 @@
 | ``worldforge/robotics_showcase/tabletop/{table,goal,block,agent,candidates,selected}`` | a tabletop planning step |
 | ``worldforge/robotics_showcase/scores/{candidates,candidate_score,selected_index,<metric>}`` | its scores |
 | ``worldforge/robotics_showcase/runtime/<name>_ms`` | its latencies |
-| ``otel/traces/<trace_id>/{spans,events,tree}`` | the trace waterfall: Boxes2D bars, Points2D events, the span tree |
+| ``otel/traces/waterfall/{bars,labels,events,tree}`` | the trace waterfall of the latest trace at the time cursor |
+| ``otel/traces/<trace_id>/tree`` | TextDocument, each drawn trace's span tree |
+| ``otel/lanes/<service>/<span name>`` | StateChange: when spans of that name were in flight (rerun-sdk >= 0.32) |
 | ``otel/_self/<counter>`` | the exporter's own health |
 
 Timelines: ``worldforge_event`` (sequence of provider events), ``worldforge_time`` (wall clock, from the
@@ -48,6 +50,8 @@ DOCTOR_PATH: Final = "worldforge/diagnostics/doctor"
 MEDIA_ROOT: Final = "worldforge/media"
 SHOWCASE_ROOT: Final = "worldforge/robotics_showcase"
 TRACES_ROOT: Final = "otel/traces"
+LANES_ROOT: Final = "otel/lanes"
+WATERFALL_PATH: Final = f"{TRACES_ROOT}/waterfall"
 SPANS_ROOT: Final = "otel/spans"
 METRICS_ROOT: Final = "otel/metrics"
 LOGS_ROOT: Final = "otel/logs"

@@ -25,6 +25,7 @@ from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun import at_exit
 from worldforge_otel.rerun.blueprint import default_blueprint
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind, ShapeRow
+from worldforge_otel.rerun.lanes import STATE_COLORS, STATES
 from worldforge_otel.rerun.layout import EVENT_TIMELINE, TIME_TIMELINE
 from worldforge_otel.rerun.options import (
     DEFAULT_APPLICATION_ID,
@@ -60,6 +61,7 @@ class RerunSink:
         self._recording: Any = None
         self._recording_id: str | None = None
         self._users = 0
+        self._configured_lanes: set[str] = set()  # bounded as the lanes are (span names per service)
         if connect:
             self._open()
         _ALL_SINKS.add(self)
@@ -81,6 +83,11 @@ class RerunSink:
             return self.save_path.stat().st_size if self.save_path else 0
         except OSError:
             return 0
+
+    @property
+    def supports_lanes(self) -> bool:
+        """Whether the installed rerun-sdk has ``StateChange`` lanes (>= 0.32); False before the sink opened."""
+        return self._rr is not None and hasattr(self._rr, "StateChange")
 
     def next_sequence(self, count: int, timeline: str = EVENT_TIMELINE) -> int:
         """Reserve ``count`` consecutive numbers on a sequence timeline and return the first."""
@@ -261,10 +268,24 @@ class RerunSink:
                 columns = [*columns, *self._attribute_columns(rr, group)]
         elif group.kind is ColumnKind.DOCUMENT:
             columns = rr.TextDocument.columns(text=group.values, media_type=["text/plain"] * len(group.values))
+        elif group.kind is ColumnKind.STATE:
+            if not self.supports_lanes:
+                return
+            self._configure_lane(recording, group.path)
+            columns = rr.StateChange.columns(state=group.values)
         else:
             columns = rr.Scalars.columns(scalars=np.asarray(group.values, dtype=np.float64))
         # recording= by keyword: on rerun-sdk 0.41 a positional recording is dropped with a warning.
         rr.send_columns(group.path, indexes=indexes, columns=columns, recording=recording)
+
+    def _configure_lane(self, recording: Any, path: str) -> None:
+        """Colour a lane's states once (static), so every lane reads alike: ok green, retry amber, error red."""
+        if path in self._configured_lanes:
+            return
+        self._configured_lanes.add(path)
+        rr = self._rr
+        configuration = rr.StateConfiguration(values=list(STATES), colors=[list(color) for color in STATE_COLORS])
+        rr.log(path, configuration, static=True, recording=recording)
 
     def _attribute_columns(self, rr: Any, group: ColumnGroup) -> list[Any]:
         """The rows' attributes as ``AnyValues`` components of the same entity.

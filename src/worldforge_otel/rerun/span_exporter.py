@@ -38,6 +38,7 @@ from worldforge_otel.rerun.cardinality import (
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
 from worldforge_otel.rerun.documents import to_json_document, to_json_text
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
+from worldforge_otel.rerun.lanes import add_lanes, lane_path
 from worldforge_otel.rerun.layout import (
     EVENT_TIMELINE,
     event_level,
@@ -71,13 +72,21 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
         options: Destinations of the process-wide shared sink; ``None`` fields come from ``OTEL_EXPORTER_RERUN_*``,
             then the defaults (a timestamped ``.rrd`` file). Built with no arguments, as the SDK does.
         waterfall: Also draw every trace as a waterfall under ``otel/traces/`` (see :mod:`.waterfall`).
+        lanes: Also put every span on a lane of its service and name under ``otel/lanes/`` (see :mod:`.lanes`;
+            rerun-sdk >= 0.32).
     """
 
     def __init__(
-        self, *, sink: RerunSink | None = None, options: RerunOptions | None = None, waterfall: bool = True
+        self,
+        *,
+        sink: RerunSink | None = None,
+        options: RerunOptions | None = None,
+        waterfall: bool = True,
+        lanes: bool = True,
     ) -> None:
         self._core = ExportCore("spans", sink=sink, options=options)
         self._waterfall = TraceWaterfall() if waterfall else None
+        self._lanes = lanes
         self._span_names = NameBudget("span names", DEFAULT_MAX_SPAN_NAMES)
         self._attribute_names = NameBudget("span attribute names", DEFAULT_MAX_ATTRIBUTE_NAMES, hint="",
                                            overflow_does=f"share the {MORE_ATTRIBUTES} component")  # fmt: skip
@@ -102,12 +111,18 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                     add_media(batch, span, attributes)
                 except Exception:
                     skipped += 1
-            skipped += add_generic_spans(batch, generic, self._span_names, self._attribute_names)
+            with_lanes = self._lanes and self._core.sink.supports_lanes
+            lanes: list[tuple[str, ReadableSpan]] | None = [] if with_lanes else None
+            skipped += add_generic_spans(batch, generic, self._span_names, self._attribute_names, lanes=lanes)
             if provider_events:
                 first = self._core.sink.next_sequence(len(provider_events))
                 skipped += add_provider_events(batch, provider_events, first)
+            if lanes is not None:
+                lanes.extend((lane_path(service_of(span.resource), path_part(span.name or "unnamed")), span)
+                             for span, _ in provider_events)  # fmt: skip
+                add_lanes(batch, lanes)
             if self._waterfall is not None:
-                self._waterfall.add(batch, clean, time_ns=max((s.end_time or 0) for s in clean) if clean else 0)
+                self._waterfall.add(batch, clean)
             self._write_bounds(batch)
             return skipped
 
@@ -179,13 +194,16 @@ def add_generic_spans(
     spans: Sequence[ReadableSpan],
     names: NameBudget | None = None,
     attribute_names: NameBudget | None = None,
+    *,
+    lanes: list[tuple[str, ReadableSpan]] | None = None,
 ) -> int:
     """Add each span's log line (with the trace and span ids, to find it in any trace backend) and duration scalar.
 
     Columnar, as :func:`add_provider_events`: the column groups of each (service, span name) are looked up once
     per batch. With ``names``, a service's span names beyond its budget share the ``_other`` path (the line keeps
     the name). Each row also carries the span's attributes, kind, parent, status text and events as components
-    of the log entity (:func:`span_columns`), so selecting a line shows them. Returns the spans skipped.
+    of the log entity (:func:`span_columns`), so selecting a line shows them. With ``lanes``, each span is
+    appended with its lane's path (the same bounded name). Returns the spans skipped.
     """
     skipped = 0
     parts: dict[tuple[int, str], tuple[str, str]] = {}  # (resource, name) -> (service, path part)
@@ -219,6 +237,8 @@ def add_generic_spans(
             log.add_attributes(span_columns(span, f"{service}/{admitted}", attribute_names))
             if duration_ms is not None:
                 duration.add(end_ns, None, duration_ms)
+            if lanes is not None:
+                lanes.append((lane_path(service, admitted), span))
         except Exception:
             skipped += 1
     return skipped

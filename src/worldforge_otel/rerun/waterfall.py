@@ -1,27 +1,30 @@
-"""The trace waterfall: every trace's spans as bars in a 2D view, and its span tree as a document.
+"""The trace waterfall: the trace that ended last before the time cursor, drawn as Jaeger draws one.
 
-For each trace with more than one span, ``otel/traces/<trace_id>/spans`` holds one Boxes2D bar per span,
-one row per span in tree order (a parent, then its children by start time), as Jaeger draws a trace:
-x runs from start to end in ms since the trace's first span; a row is 1/:data:`ROWS_PER_WIDTH` of the
-trace's duration high, so a trace of N spans is drawn about ROWS_PER_WIDTH:N wide whatever its length
-(2D views keep the aspect ratio). Bars are coloured by status (error red, retry amber, ok green, unset
-blue); bars at least :data:`LABEL_MIN_WIDTH` of the trace wide are labelled with the span name and
-duration (a label wider than its bar would wrap over the next rows; the rows follow the tree document's
-lines). ``.../events`` holds the span events as Points2D on their bars, and ``.../tree`` is the span
-hierarchy as an indented TextDocument (names, durations, span ids). Traces are stacked downwards in the
-order they were first seen. Rows are on ``worldforge_time`` at the export, and each export re-draws the
-whole trace: spans arrive as they end (children before parents), and re-drawing places a late parent and
-re-nests its children, so the picture is exact once the trace ended.
+``otel/traces/waterfall/`` holds one picture per drawn trace, logged at the trace's end on ``worldforge_time``,
+so the view follows the time cursor (scrub back to see an earlier trace):
 
-Cost: one entity per trace, not per span (measured: an entity per span was 4.6x slower and 11x larger, see
-docs/performance.md). A single-span trace is not drawn (it has no hierarchy). Entities are bounded: the first
+- ``bars``: a filled bar (a thick LineStrips2D) per span, one row per span in tree order (a parent, then its
+  children by start time), x from start to end with the trace's duration scaled to :data:`TRACE_WIDTH`;
+  coloured by status (error red, retry amber, ok green, unset blue); a bar is at least :data:`MIN_BAR` long,
+  so a 1 µs span is a dot, not nothing;
+- ``labels``: a name gutter left of the bars, a ``name duration`` label per row (names cut to
+  :data:`NAME_CHARS`), so every row is named and no label lies on a bar or on another label;
+- ``events``: span events as white dots on their bars, without text (the tree lists them by name);
+- ``tree``: the span hierarchy as an indented TextDocument (names, durations, offsets, span ids, events).
+
+At most :data:`MAX_ROWS` rows are drawn (a longer trace ends in a "… N more" row) inside
+:data:`VIEW_BOUNDS`, which the blueprint shows, so nothing is cut off. ``otel/traces/<trace_id>/tree`` keeps each
+drawn trace's tree under its id. Spans arrive as they end (children before parents); each export re-draws
+the traces it touches, so a late parent re-nests its children and the picture is exact once the trace ended.
+
+A single-span trace is not drawn (it has no hierarchy). Drawing is bounded: the first
 :data:`~.cardinality.MAX_TRACES` traces with a WorldForge span (a provider event or an artifact) or an error are
 drawn, and the first :data:`~.cardinality.MAX_PLAIN_TRACES` others, as a sample of their shape; and the former
 are started at a bounded rate (:data:`~.cardinality.NEW_TRACES_BURST` at once, then
-:data:`~.cardinality.NEW_TRACES_PER_SEC` a second: drawing one costs about 0.8 ms of CPU, so a collector taking
-3,000 traces/s would spend its time drawing pictures nobody can look at). Traces left out are counted in
-:attr:`TraceWaterfall.not_drawn`; spans of a trace already drawn always re-draw it. State is bounded too: the
-newest :data:`MAX_REMEMBERED` traces and :data:`MAX_SPANS_PER_TRACE` spans per trace.
+:data:`~.cardinality.NEW_TRACES_PER_SEC` a second: a collector taking 3,000 traces/s would otherwise spend its
+time drawing pictures nobody can look at). Traces left out are counted in :attr:`TraceWaterfall.not_drawn`;
+spans of a trace already drawn always re-draw it. State is bounded too: the newest :data:`MAX_REMEMBERED`
+traces and :data:`MAX_SPANS_PER_TRACE` spans per trace.
 """
 
 from __future__ import annotations
@@ -47,16 +50,26 @@ from worldforge_otel.rerun.cardinality import (
     RateBudget,
 )
 from worldforge_otel.rerun.columns import ColumnBatch, ShapeKind
-from worldforge_otel.rerun.layout import TRACES_ROOT
+from worldforge_otel.rerun.layout import TRACES_ROOT, WATERFALL_PATH
 from worldforge_otel.sanitize import clean_text
 
 MAX_REMEMBERED: Final = 256
 MAX_SPANS_PER_TRACE: Final = 2048
 MAX_REFUSED_REMEMBERED: Final = 65_536  # trace ids left out, remembered so their later spans stay out (~6 MB)
-ROWS_PER_WIDTH: Final = 12  # a row is 1/12 of the trace's duration high
-BAR_FILL: Final = 0.8  # of a row
-LABEL_MIN_WIDTH: Final = 0.2  # bars narrower than this share of the trace are drawn unlabelled (the tree names them)
-TRACE_GAP_ROWS: Final = 2  # empty rows between two traces
+TRACE_WIDTH: Final = 100.0  # a trace's duration, whatever it is, in picture units
+ROW: Final = 10.0  # height of one row
+GUTTER: Final = 110.0  # the name gutter left of the bars: x from -GUTTER to 0
+MAX_ROWS: Final = 12  # rows drawn per trace; a longer trace ends in a "… N more" row (the tree has them all)
+NAME_CHARS: Final = 22  # a span name in the gutter is cut to this many characters
+LABEL_CHAR_UNITS: Final = 3.2  # a label character's width in picture units at the default layout's scale
+LABEL_X: Final = -GUTTER / 2  # labels are centred on their anchor point, so they are centred in the gutter
+LABEL_ANCHOR_RADIUS: Final = 0.05
+BAR_RADIUS: Final = ROW * 0.3  # bars are thick line strips: filled, 0.6 of a row high, rounded ends
+MIN_BAR: Final = 0.6  # the shortest bar's length (plus its rounded ends): a 1 µs span is still a visible dot
+EVENT_RADIUS: Final = ROW * 0.16
+LABEL_COLOR: Final = [215, 215, 215]
+VIEW_BOUNDS: Final = ((-GUTTER - 2.0, TRACE_WIDTH + BAR_RADIUS + 2.0), (-2.0, MAX_ROWS * ROW + 2.0))
+"""x and y ranges the waterfall view shows (the blueprint sets them): every row of a picture is inside."""
 COLORS: Final = {"error": [230, 60, 60], "retry": [240, 170, 40], "ok": [70, 170, 110], "unset": [90, 140, 230]}
 EVENT_COLOR: Final = [250, 250, 250]
 
@@ -73,7 +86,6 @@ class _Bar:
 
 @dataclass(slots=True)
 class _Trace:
-    top: float  # y of the first row (traces are stacked downwards)
     bars: dict[int, _Bar] = field(default_factory=dict)  # span id -> bar, in arrival order
 
 
@@ -90,7 +102,6 @@ class TraceWaterfall:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
         self._rate = RateBudget(burst, per_sec, clock)
         self._refused: OrderedDict[int, None] = OrderedDict()  # recent traces left out
-        self._bottom = 0.0  # below every trace drawn so far
         self._lock = threading.Lock()
         left_out = {"counter": "traces_not_drawn", "hint": "",
                     "overflow_does": "are not drawn as waterfalls (their spans are still written)"}  # fmt: skip
@@ -102,7 +113,7 @@ class TraceWaterfall:
         """Traces left undrawn because their budget was spent."""
         return self._worth_drawing.overflowed + self._plain.overflowed + self._rate.refused
 
-    def add(self, batch: ColumnBatch, spans: Sequence[ReadableSpan], *, time_ns: int) -> None:
+    def add(self, batch: ColumnBatch, spans: Sequence[ReadableSpan]) -> None:
         """Remember ``spans`` and add the rows of every trace they belong to."""
         by_trace: dict[int, list[ReadableSpan]] = {}
         for span in spans:
@@ -117,8 +128,7 @@ class TraceWaterfall:
                 if trace is None and not self._admit(trace_id, members):
                     continue
                 trace = self._remember(trace_id, trace, members)
-                bottom = _draw(batch, f"{TRACES_ROOT}/{trace_id:032x}", trace, time_ns)
-                self._bottom = max(self._bottom, bottom)
+                _draw(batch, trace_id, trace)
 
     def _admit(self, trace_id: int, members: list[ReadableSpan]) -> bool:
         if trace_id in self._refused:  # once left out, always: its later spans alone would draw half a trace
@@ -135,7 +145,7 @@ class TraceWaterfall:
 
     def _remember(self, trace_id: int, trace: _Trace | None, spans: list[ReadableSpan]) -> _Trace:
         if trace is None:
-            trace = _Trace(top=self._bottom)
+            trace = _Trace()
             self._traces[trace_id] = trace
             while len(self._traces) > MAX_REMEMBERED:
                 self._traces.popitem(last=False)
@@ -157,35 +167,82 @@ class TraceWaterfall:
         return trace
 
 
-def _draw(batch: ColumnBatch, path: str, trace: _Trace, time_ns: int) -> float:
-    """Add the rows of one trace; returns the y below it (where the next trace may start)."""
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """One trace drawn in waterfall units (see the module docstring); plain data, tested for its geometry."""
+
+    strips: list[list[list[float]]]  # one bar per drawn span: [[start, y], [end, y]]
+    colors: list[list[int]]
+    label_positions: list[list[float]]  # one per row, in the gutter: the label hangs below the point
+    labels: list[str]
+    event_positions: list[list[float]]
+    rows: int
+
+
+def picture(bars: dict[int, _Bar], order: list[tuple[int, int]]) -> Picture:
+    """Lay out one trace: a row per span in tree order (at most :data:`MAX_ROWS`), bars scaled to the trace."""
+    origin = min(bar.start_ns for bar in bars.values())
+    span_ns = max(max(bar.end_ns for bar in bars.values()) - origin, 1)
+    scale = TRACE_WIDTH / span_ns
+    shown = order if len(order) <= MAX_ROWS else order[: MAX_ROWS - 1]
+    strips: list[list[list[float]]] = []
+    colors: list[list[int]] = []
+    label_positions: list[list[float]] = []
+    labels: list[str] = []
+    event_positions: list[list[float]] = []
+    for index, (span_id, _) in enumerate(shown):
+        bar = bars[span_id]
+        top = index * ROW
+        middle = top + ROW / 2
+        start = (bar.start_ns - origin) * scale
+        end = min(max((bar.end_ns - origin) * scale, start + MIN_BAR), TRACE_WIDTH)
+        start = min(start, end - MIN_BAR)
+        strips.append([[start, middle], [end, middle]])
+        colors.append(bar.color)
+        label_positions.append([LABEL_X, top])
+        labels.append(row_label(bar.name, (bar.end_ns - bar.start_ns) / 1e6))
+        event_positions.extend([min(max((timestamp - origin) * scale, 0.0), TRACE_WIDTH), middle]
+                               for timestamp, _ in bar.events)  # fmt: skip
+    if len(shown) < len(order):
+        label_positions.append([LABEL_X, len(shown) * ROW])
+        labels.append(f"… {len(order) - len(shown)} more (Trace tree)")
+    return Picture(strips, colors, label_positions, labels, event_positions, rows=len(labels))
+
+
+def row_label(name: str, duration_ms: float) -> str:
+    """``name duration`` for the gutter, the name cut to :data:`NAME_CHARS` so every label fits it."""
+    short = name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
+    return f"{short} {_compact_ms(duration_ms)}"
+
+
+def _compact_ms(duration_ms: float) -> str:
+    if duration_ms >= 10_000:
+        return f"{duration_ms / 1000:.0f} s"
+    if duration_ms >= 1000:
+        return f"{duration_ms / 1000:.1f} s"
+    if duration_ms >= 100:
+        return f"{duration_ms:.0f} ms"
+    return f"{duration_ms:.1f} ms" if duration_ms >= 1 else f"{duration_ms:.2f} ms"
+
+
+def _draw(batch: ColumnBatch, trace_id: int, trace: _Trace) -> None:
+    """Draw one trace into the shared picture at the trace's end, and its span tree."""
     bars = trace.bars
     order = _tree_order(bars)
+    drawn = picture(bars, order)
+    at = max(bar.end_ns for bar in bars.values())
+    batch.shape(f"{WATERFALL_PATH}/bars", ShapeKind.LINE_STRIPS2D, time_ns=at, strips=drawn.strips,
+                colors=drawn.colors, radii=[BAR_RADIUS] * len(drawn.strips))  # fmt: skip
+    rows = drawn.rows
+    batch.shape(f"{WATERFALL_PATH}/labels", ShapeKind.POINTS2D, time_ns=at, positions=drawn.label_positions,
+                labels=drawn.labels, colors=[LABEL_COLOR] * rows, radii=[LABEL_ANCHOR_RADIUS] * rows)  # fmt: skip
+    count = len(drawn.event_positions)  # also when 0: the previous picture's events must not stay
+    batch.shape(f"{WATERFALL_PATH}/events", ShapeKind.POINTS2D, time_ns=at, positions=drawn.event_positions,
+                colors=[EVENT_COLOR] * count, radii=[EVENT_RADIUS] * count, show_labels=False)  # fmt: skip
     origin = min(bar.start_ns for bar in bars.values())
-    end = max(bar.end_ns for bar in bars.values())
-    row = max((end - origin) / 1e6, 1e-3) / ROWS_PER_WIDTH
-    mins, sizes, labels, colors = [], [], [], []
-    event_points, event_labels = [], []
-    for index, (span_id, _) in enumerate(order):
-        bar = bars[span_id]
-        y = trace.top + index * row
-        duration_ms = (bar.end_ns - bar.start_ns) / 1e6
-        mins.append([(bar.start_ns - origin) / 1e6, y])
-        sizes.append([max(duration_ms, row / 100), row * BAR_FILL])
-        wide = (bar.end_ns - bar.start_ns) >= LABEL_MIN_WIDTH * (end - origin)
-        labels.append(f"{bar.name} · {duration_ms:.2f} ms" if wide else "")
-        colors.append(bar.color)
-        for timestamp, name in bar.events:
-            event_points.append([(timestamp - origin) / 1e6, y + row * BAR_FILL / 2])
-            event_labels.append(name)
-    batch.shape(f"{path}/spans", ShapeKind.BOXES2D, time_ns=time_ns, mins=mins, sizes=sizes, labels=labels,
-                colors=colors)  # fmt: skip
-    if event_points:
-        count = len(event_points)
-        batch.shape(f"{path}/events", ShapeKind.POINTS2D, time_ns=time_ns, positions=event_points,
-                    labels=event_labels, colors=[EVENT_COLOR] * count, radii=[row * 0.2] * count)  # fmt: skip
-    batch.document(f"{path}/tree", _tree(bars, order, origin), time_ns=time_ns)
-    return trace.top + (len(order) + TRACE_GAP_ROWS) * row
+    tree = f"trace {trace_id:032x} · {len(bars)} spans\n{_tree(bars, order, origin)}"
+    batch.document(f"{WATERFALL_PATH}/tree", tree, time_ns=at)
+    batch.document(f"{TRACES_ROOT}/{trace_id:032x}/tree", tree, time_ns=at)
 
 
 def _tree_order(bars: dict[int, _Bar]) -> list[tuple[int, int]]:
@@ -227,6 +284,8 @@ def _tree(bars: dict[int, _Bar], order: list[tuple[int, int]], origin: int) -> s
             f"{'  ' * depth}{bar.name} · {(bar.end_ns - bar.start_ns) / 1e6:.2f} ms "
             f"(+{(bar.start_ns - origin) / 1e6:.2f} ms) span {span_id:016x}"
         )
+        lines.extend(f"{'  ' * (depth + 1)}◆ {name} (+{(timestamp - origin) / 1e6:.2f} ms)"
+                     for timestamp, name in bar.events)  # fmt: skip
     return "\n".join(lines)
 
 
