@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import struct
 import zlib
@@ -136,8 +137,32 @@ def test_benchmark_scalars_equal_the_reports_numbers(recorded):
     bars = bar_charts(path, "worldforge_benchmark_result", "/worldforge/benchmarks/mock/predict/latency_ms")
     assert bars == [pytest.approx([predict[f"{name}_latency_ms"] for name in ("min", "p50", "average", "p95", "max")])]
     table = read_rrd_arrow(path, index="worldforge_benchmark_result", contents="/worldforge/benchmarks/**")
-    bar_columns = [name for name in table.column_names if "latency_ms:BarChart" in name]
+    bar_columns = [name for name in table.column_names if "latency_ms:BarChart:values" in name]
     assert bar_columns == ["/worldforge/benchmarks/mock/predict/latency_ms:BarChart:values"]
+
+
+def test_two_benchmark_results_are_two_groups_of_bars_side_by_side(tmp_path):
+    import rerun as rr
+
+    path = tmp_path / "bench.rrd"
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False)
+    full = {"iterations": 3, "min_latency_ms": 1.0, "p50_latency_ms": 2.0, "average_latency_ms": 2.5,
+            "p95_latency_ms": 4.0, "max_latency_ms": 5.0}  # fmt: skip
+    telemetry.artifacts.record_benchmark({"results": [{"provider": "mock", "operation": op, **full}
+                                                      for op in ("predict", "plan")]})  # fmt: skip
+    telemetry.shutdown()
+    table = read_rrd_arrow(path, index="worldforge_benchmark_result", contents="/worldforge/benchmarks/**")
+    columns = [name for name in table.column_names if name.endswith(":BarChart:abscissa")]
+    if "abscissa" not in inspect.signature(rr.BarChart).parameters:  # rerun-sdk < 0.41 draws them over each other
+        assert columns == []
+        return
+    positions = []
+    for column in sorted(columns):
+        (cell,) = [cell for cell in table.column(column).to_pylist() if cell]
+        positions.append([float(v) for v in cell[0]["buffer"]])
+    assert len(positions) == 2 and all(len(p) == 5 for p in positions)
+    (left, right) = sorted(positions)
+    assert max(left) < min(right)  # two groups of five bars, not one stacked chart
 
 
 def test_doctor_report_and_image(recorded):

@@ -168,5 +168,9 @@ def _add_benchmark_result(batch: ColumnBatch, attributes: Mapping[str, Any], tim
     latencies = [attributes.get(f"{semconv.BENCHMARK_METRIC_PREFIX}{name}") for name in LATENCY_BARS]
     bars = [float(v) for v in latencies if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
     if len(bars) == len(LATENCY_BARS):
+        # Each result's bars on x positions of their own (rerun-sdk >= 0.41 takes abscissa; older ones draw
+        # results over each other), so two results are two groups side by side, not one stacked chart.
+        first = index * (len(LATENCY_BARS) + 1)
         batch.shape(f"{base}/{LATENCY_BARS_PATH}", ShapeKind.BAR_CHART, time_ns=time_ns,
-                    sequences={BENCHMARK_TIMELINE: index}, values=bars)  # fmt: skip
+                    sequences={BENCHMARK_TIMELINE: index}, values=bars,
+                    abscissa=[float(first + i) for i in range(len(bars))])  # fmt: skip

@@ -62,7 +62,18 @@ def _panels(rrb: Any, *, timeline: str | None = None) -> list[Any]:
 
 
 def _text_log(rrb: Any) -> Any:
-    return rrb.TextLogView(name="Events & logs", origin="/", contents=_under(EVENTS_ROOT, SPANS_ROOT, LOGS_ROOT))
+    """Time, level and the line (rerun-sdk >= 0.41 hides the entity path: the line names its source)."""
+    columns = None
+    if hasattr(rrb, "TextLogColumns"):  # rerun-sdk >= 0.41
+        from rerun.blueprint.encodings import TextLogColumn, TimelineColumn
+
+        columns = rrb.TextLogColumns(
+            timeline_columns=[TimelineColumn(TIME_TIMELINE)],
+            text_log_columns=[TextLogColumn("LogLevel"), TextLogColumn("Body"),
+                              TextLogColumn("EntityPath", visible=False)],
+        )  # fmt: skip
+    return _accepted(rrb.TextLogView, name="Events & logs", origin="/", columns=columns,
+                     contents=_under(EVENTS_ROOT, SPANS_ROOT, LOGS_ROOT))  # fmt: skip
 
 
 def _waterfall(rrb: Any) -> Any:
@@ -96,7 +107,7 @@ def default_blueprint() -> Any:
     pictures = rrb.Horizontal(
         rrb.Tabs(_waterfall(rrb), rrb.Spatial2DView(name="Media", origin=f"/{MEDIA_ROOT}")),
         rrb.BarChartView(
-            name="Benchmark ms",  # bars: min p50 avg p95 max; a longer title is cut in a narrow panel
+            name="Benchmark ms",  # per result: min p50 avg p95 max, results side by side
             origin=f"/{BENCHMARKS_ROOT}",
             plot_legend=rrb.PlotLegend(visible=False),  # a legend of full entity paths covered the bars
         ),

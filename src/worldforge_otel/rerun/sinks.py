@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
+import inspect
 import logging
 import os
 import threading
@@ -303,7 +305,8 @@ class RerunSink:
 
     def _log_shape(self, recording: Any, shape: ShapeRow) -> None:
         rr = self._rr
-        archetype = getattr(rr, shape.kind.value)(**shape.fields)
+        factory = getattr(rr, shape.kind.value)
+        archetype = factory(**_known_fields(factory, shape.fields))
         # Time context is per thread and recording; set it, log, and reset it so nothing leaks into other rows.
         rr.set_time(TIME_TIMELINE, timestamp=_numpy().datetime64(shape.time_ns, "ns"), recording=recording)
         for timeline, value in shape.sequences.items():
@@ -336,6 +339,17 @@ def _abandon(rr: Any, recording: Any) -> None:
             "worldforge_otel: rerun-sdk would wait forever for that destination at exit (rerun-io/rerun#12620), "
             "so its exit handler is unregistered; flush any other Rerun recordings of this process yourself"
         )
+
+
+@functools.cache
+def _parameters(factory: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(factory).parameters)
+
+
+def _known_fields(factory: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without those this rerun-sdk's archetype does not take (newer, optional ones)."""
+    known = _parameters(factory)
+    return fields if known.issuperset(fields) else {name: value for name, value in fields.items() if name in known}
 
 
 def _numpy() -> Any:
