@@ -71,7 +71,7 @@ def test_python_logging_lands_next_to_the_spans_linked_to_the_trace(tmp_path, cl
     assert inside.endswith(f"trace={trace_id} span={span_id}")
     assert "sk-live" not in inside and "[REDACTED]" in inside
     outside = next(text for text in texts if text.startswith("outside"))
-    assert "trace=" not in outside and '"attempt":2' in outside and "sk-should-not-leak" not in outside
+    assert "trace=" not in outside and "attempt=2" in outside and "sk-should-not-leak" not in outside
     assert set(levels) == {"INFO", "WARN"}
     assert_not_recorded(path, "sk-live-abcdef", "sk-should-not-leak")
     assert not any(type(h).__name__ == "LoggingHandler" for h in logging.getLogger().handlers)  # removed
@@ -117,3 +117,17 @@ def test_odd_bodies_and_attributes_are_written_not_raised(tmp_path):
     texts = column_values(frame, "/otel/logs/odd-svc/odd", "TextLog:text")
     assert len(texts) == 5 and all(len(text) < 9000 for text in texts)
     assert not any("hunter2" in text for text in texts)
+
+
+@needs_rerun
+def test_a_map_attribute_reads_as_json_once_and_words_stay_plain(tmp_path):
+    exporter = RerunLogExporter(options=RerunOptions(save_path=tmp_path / "maps.rrd"))
+    provider = LoggerProvider(resource=Resource.create({"service.name": "svc"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    record = _api_log_record("order placed", SeverityNumber.INFO)
+    record.attributes = {"user": {"id": 7, "tier": "gold"}, "route": "/cart", "note": "two words", "ids": [1, 2]}
+    provider.get_logger("shop").emit(record)
+    provider.shutdown()
+    frame = read_rrd(tmp_path / "maps.rrd", index="worldforge_time", contents="/otel/logs/**")
+    (line,) = column_values(frame, "/otel/logs/svc/shop", "TextLog:text")
+    assert line == 'order placed user={"id":7,"tier":"gold"} route=/cart note="two words" ids=[1,2]'

@@ -64,13 +64,13 @@ def test_otel_traces_exporter_rerun_otlp_with_the_stock_distro(tmp_path, collect
         OTEL_SERVICE_NAME="tiny-app",
         OTEL_TRACES_EXPORTER="rerun,otlp",
         OTEL_METRICS_EXPORTER="rerun",
-        OTEL_LOGS_EXPORTER="rerun",
-        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+        OTEL_LOGS_EXPORTER="rerun",  # Python logging arrives through opentelemetry-instrumentation-logging
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.grpc_endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
         OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording),
     )
     trace_id = result.stdout.split()[-1]
+    assert "LOGGING_AUTO_INSTRUMENTATION" not in result.stderr  # no deprecated SDK handler in the way
     frame = read_rrd(recording, index="worldforge_time", contents="/otel/**")
     paths = entity_paths(frame)
     assert {"/otel/spans/tiny-app/handle-request/log", "/otel/spans/tiny-app/call-model/log"} <= paths

@@ -89,7 +89,9 @@ def _clean_value(key: str, value: Any) -> Any:  # noqa: PLR0911  # one return pe
     if isinstance(value, Sequence):
         return tuple(clean_text(item) if isinstance(item, str) else item for item in value)
     cleaned = sanitize_value(value)
-    return cleaned if isinstance(cleaned, str | int | float | bool) else json.dumps(cleaned, ensure_ascii=False)
+    if isinstance(cleaned, str | int | float | bool):
+        return cleaned
+    return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"))  # a map: its JSON text, once
 
 
 class CleanAttributes(dict[str, Any]):

@@ -109,10 +109,26 @@ def rerun_level(record: Any) -> str:
 _TERMINAL_CODES: Final = re.compile(r"\x1b(?:\[[0-?]{0,32}[ -/]{0,8}[@-~]|\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\)?)")
 
 
+def attribute_text(value: object) -> str:
+    """A value as a log line shows it: plain words and JSON maps/lists as they are, other text quoted."""
+    if isinstance(value, str):
+        plain = value and not any(char.isspace() or char == '"' for char in value)
+        is_json = value[:1] in ("{", "[") and value[-1:] in ("}", "]")
+        return value if plain or is_json else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return json.dumps(list(value), ensure_ascii=False, separators=(",", ":"), default=str)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 def log_line(record: Any) -> str:
     """The one-line text of a (sanitized) record: event name, body, extra attributes, trace and span ids.
 
-    Terminal colour and cursor codes in the body are removed.
+    Terminal colour and cursor codes in the body are removed. Extra attributes follow as ``key=value``
+    (:func:`attribute_text`), so a map attribute (JSON text after the trust boundary) reads as JSON once.
     """
     body = record.body
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
@@ -122,7 +138,7 @@ def log_line(record: Any) -> str:
         text = f"{event_name} · {text}"
     extras = {k: v for k, v in (record.attributes or {}).items() if k not in _QUIET_ATTRIBUTES}
     if extras:
-        text += " " + json.dumps(extras, ensure_ascii=False, separators=(",", ":"), default=str)
+        text += " " + " ".join(f"{key}={attribute_text(value)}" for key, value in extras.items())
     trace_id, span_id = record.trace_id or 0, record.span_id or 0
     if trace_id:
         text += f" · trace={trace_id:032x} span={span_id:016x}"
