@@ -87,8 +87,11 @@ def test_other_spans_and_health_are_recorded(tmp_path, strict_rerun):
     paths = entity_paths(frame)
     assert "/otel/spans/svc/GET_plan/log" in paths
     assert "/otel/spans/svc/GET_plan/duration_ms" in paths
-    assert max(column_values(frame, "/otel/_self/spans_exported", "Scalars:scalars")) == 2.0
-    assert column_values(frame, "/otel/_self/spans_dropped", "Scalars:scalars")[-1] == 0.0
+    exported = "/otel/_self/otel.sdk.exporter.span.exported"  # OTel's self-observability names
+    assert max(column_values(frame, exported, "Scalars:scalars")) == 2.0
+    assert column_values(frame, f"{exported}/error.type\\=dropped", "Scalars:scalars")[-1] == 0.0
+    durations = column_values(frame, "/otel/_self/otel.sdk.exporter.operation.duration/span", "Scalars:scalars")
+    assert durations and all(0 <= seconds < 5 for seconds in durations)
 
 
 def test_planted_secrets_never_reach_the_recording(tmp_path):

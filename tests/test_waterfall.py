@@ -8,7 +8,7 @@ import itertools
 
 import pandas as pd
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, Status, StatusCode
 
 import worldforge_otel
@@ -60,7 +60,7 @@ def assert_legible(labels: list[str], anchors: list[list[float]], strips: list, 
     for label, (x, y) in zip(labels, anchors, strict=True):
         half = len(label) * LABEL_CHAR_UNITS / 2
         box = (x - half, y, x + half, y + ROW)
-        assert -GUTTER <= box[0] and box[2] <= 0, f"{label!r} leaves the gutter"
+        assert box[0] >= -GUTTER and box[2] <= 0, f"{label!r} leaves the gutter"
         assert x_min <= box[0] and box[2] <= x_max and y_min <= box[1] and box[3] <= y_max, label
         boxes.append(box)
     for a, b in itertools.combinations(boxes, 2):
@@ -69,7 +69,7 @@ def assert_legible(labels: list[str], anchors: list[list[float]], strips: list, 
         assert y0 == y1 and end - start >= MIN_BAR - 1e-5  # float32 in the recording
         assert x_min <= start - BAR_RADIUS and end + BAR_RADIUS <= x_max, (start, end)
         assert y_min <= y0 - BAR_RADIUS and y0 + BAR_RADIUS <= y_max
-        assert start - BAR_RADIUS >= 0 - BAR_RADIUS and all(box[2] <= 0 for box in boxes)  # bars right of the gutter
+        assert start >= 0 and all(box[2] <= 0 for box in boxes)  # bars right of the gutter, labels left of it
     for x, y in events:
         assert 0 <= x <= TRACE_WIDTH and y_min <= y <= y_max
 
@@ -77,7 +77,7 @@ def assert_legible(labels: list[str], anchors: list[list[float]], strips: list, 
 def test_each_span_is_a_labelled_filled_bar_in_tree_order(tmp_path, providers):
     path = tmp_path / "waterfall.rrd"
     telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
-                                          meter_provider=providers.meter_provider, set_global_providers=False)  # fmt: skip
+                                          meter_provider=providers.meter_provider, set_global_providers=False)
     tracer = providers.tracer_provider.get_tracer("host")
     with tracer.start_as_current_span("world.plan") as root:
         with tracer.start_as_current_span("rollout") as child:

@@ -12,7 +12,7 @@ from opentelemetry import context as otel_context
 from worldforge_otel import _env
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun.columns import ColumnBatch
-from worldforge_otel.rerun.layout import self_path
+from worldforge_otel.rerun.layout import exporter_health_paths
 from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink, shared_sink
 
@@ -49,6 +49,7 @@ class ExportCore:
         if sink is not None and options is not None:
             raise ValueError("pass either sink= or options=, not both (a sink already has its options)")
         self.signal = signal
+        self._health_paths = exporter_health_paths(signal)
         self._owns_sink = sink is None
         if sink is None and _env.sdk_disabled():
             _LOG.info("worldforge_otel: OTEL_SDK_DISABLED=true, so the Rerun %s exporter records nothing", signal)
@@ -93,9 +94,10 @@ class ExportCore:
             return
         now = time.time_ns()
         health = ColumnBatch()
-        health.scalar(self_path(f"{self.signal}_exported"), exported, time_ns=now)
-        health.scalar(self_path(f"{self.signal}_dropped"), dropped, time_ns=now)
-        health.scalar(self_path(f"{self.signal}_export_latency_ms"), latency_ms, time_ns=now)
+        exported_path, dropped_path, duration_path = self._health_paths
+        health.scalar(exported_path, exported, time_ns=now)
+        health.scalar(dropped_path, dropped, time_ns=now)
+        health.scalar(duration_path, latency_ms / 1000.0, time_ns=now)
         self.sink.write(health)
 
     @property

@@ -20,7 +20,9 @@
 | ``otel/traces/waterfall/{bars,labels,events,tree}`` | the trace waterfall of the latest trace at the time cursor |
 | ``otel/traces/<trace_id>/tree`` | TextDocument, each drawn trace's span tree |
 | ``otel/lanes/<service>/<span name>`` | StateChange: when spans of that name were in flight (rerun-sdk >= 0.32) |
-| ``otel/_self/<counter>`` | the exporter's own health |
+| ``otel/_self/otel.sdk.exporter.<item>.exported[/error.type=dropped]`` | items each exporter wrote (or dropped) |
+| ``otel/_self/otel.sdk.exporter.operation.duration/<item>`` | seconds per export |
+| ``otel/_self/<counter>`` | other health of the exporters (cardinality overflows, traces not drawn) |
 
 Timelines: ``worldforge_event`` (sequence of provider events), ``worldforge_time`` (wall clock, from the
 spans' and data points' own timestamps, so everything lines up), ``worldforge_step`` (world step),
@@ -125,6 +127,21 @@ def media_path(span_name: str, name: str) -> str:
 def self_path(counter: str) -> str:
     """Path of one of the exporter's own health scalars."""
     return f"{SELF_ROOT}/{path_part(counter)}"
+
+
+_EXPORTED_ITEMS: Final = {"spans": "span", "metrics": "metric_data_point", "logs": "log"}
+
+
+def exporter_health_paths(signal: str) -> tuple[str, str, str]:
+    """Paths of an exporter's own health, named as OTel's SDK self-observability conventions name them.
+
+    ``otel.sdk.exporter.<item>.exported`` (items written), the same with ``error.type=dropped`` (items not
+    written) and ``otel.sdk.exporter.operation.duration`` (seconds per export) for ``signal`` (spans, metrics,
+    logs), each a running value after every export.
+    """
+    item = _EXPORTED_ITEMS.get(signal, path_part(signal))
+    exported = f"{SELF_ROOT}/otel.sdk.exporter.{item}.exported"
+    return exported, f"{exported}/error.type=dropped", f"{SELF_ROOT}/otel.sdk.exporter.operation.duration/{item}"
 
 
 def event_level(phase: str) -> str:
