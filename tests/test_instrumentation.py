@@ -104,10 +104,33 @@ def test_metrics_are_recorded_with_low_cardinality_labels(providers, deferred):
     assert sum(p.value for p in points["worldforge.provider.events"]) == 4
     assert sum(p.value for p in points["worldforge.provider.retries"]) == 1
     assert sum(p.value for p in points["worldforge.provider.failures"]) == 1
+    assert "gen_ai.client.operation.duration" not in points  # predict is no GenAI operation
     for series in points.values():
         for point in series:
             assert set(point.attributes) == {
                 "worldforge.provider", "worldforge.operation", "worldforge.phase", "worldforge.capability"}
+
+
+def test_gen_ai_operations_are_measured_on_the_gen_ai_duration_histogram(providers):
+    handler = providers.handler()
+    handler(event(provider="cosmos", operation="generate", duration_ms=1500.0))
+    handler(event(provider="cosmos", operation="generate", phase="failure", status_code=503, duration_ms=20.0))
+    handler(event(provider="cosmos", operation="embed", duration_ms=5.0))
+    handler(event(provider="cosmos", operation="predict", duration_ms=5.0))
+    (metric,) = [m for rm in providers.metrics.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+                 for m in sm.metrics if m.name == "gen_ai.client.operation.duration"]  # fmt: skip
+    assert metric.unit == "s"
+    by_labels = {tuple(sorted(p.attributes.items())): p for p in metric.data.data_points}
+    ok = by_labels[(("gen_ai.operation.name", "generate_content"), ("gen_ai.provider.name", "cosmos"))]
+    assert ok.count == 1 and math.isclose(ok.sum, 1.5)
+    assert list(ok.explicit_bounds) == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
+                                        40.96, 81.92]  # the GenAI conventions' advisory buckets
+    failed = by_labels[(("error.type", "503"), ("gen_ai.operation.name", "generate_content"),
+                        ("gen_ai.provider.name", "cosmos"))]  # fmt: skip
+    assert failed.count == 1 and math.isclose(failed.sum, 0.02)
+    embeddings = by_labels[(("gen_ai.operation.name", "embeddings"), ("gen_ai.provider.name", "cosmos"))]
+    assert embeddings.count == 1
+    assert len(by_labels) == 3  # predict is not a GenAI operation
 
 
 def test_bad_input_never_raises_and_is_recorded(providers):

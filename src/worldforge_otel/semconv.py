@@ -43,6 +43,10 @@ DURATION_BUCKETS_SECS: Final = (
 )
 
 # WorldForge operations that are GenAI operations; predict/plan/score/policy/transfer have none.
+GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+GEN_AI_DURATION_BUCKETS_SECS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip  # the GenAI conventions' advisory buckets
 GEN_AI_OPERATIONS: Final = {"generate": "generate_content", "embed": "embeddings", "reason": "chat"}
 CAPABILITIES: Final = frozenset(
     {"predict", "plan", "score", "policy", "transfer", "generate", "reason", "embed"}

@@ -19,7 +19,7 @@ from worldforge_otel.events import EventRecord, snapshot
 from worldforge_otel.instrumentation.attribute_limits import limiter_for
 from worldforge_otel.instrumentation.event_queue import DEFAULT_MAX_QUEUE_SIZE, EventQueue
 from worldforge_otel.instrumentation.metrics import ProviderMetrics
-from worldforge_otel.instrumentation.span_attributes import span_attributes
+from worldforge_otel.instrumentation.span_attributes import error_type, span_attributes
 from worldforge_otel.instrumentation.trace_context import parent_context, run_id
 from worldforge_otel.version import __version__
 
@@ -157,7 +157,7 @@ class ProviderEventHandler:
             start_time=end_ns - duration_ns,
         )
         if record.phase == "failure":
-            span.set_attribute(semconv.ERROR_TYPE, _error_type(record))
+            span.set_attribute(semconv.ERROR_TYPE, error_type(record))
             span.set_status(Status(StatusCode.ERROR, record.message or None))
         elif record.phase == "retry":
             span.add_event(
@@ -169,12 +169,3 @@ class ProviderEventHandler:
         if not self._scope_trusted:  # spans of this tracer are clean when made: the exporters need not redo it
             trust_scope(getattr(span, "instrumentation_scope", None))
             self._scope_trusted = True
-
-
-def _error_type(record: EventRecord) -> str:
-    declared = record.metadata.get("error_type") or record.metadata.get("exception_type")
-    if isinstance(declared, str) and declared:
-        return declared
-    if record.status_code is not None:
-        return str(record.status_code)
-    return semconv.ERROR_TYPE_OTHER

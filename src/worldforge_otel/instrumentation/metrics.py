@@ -6,13 +6,19 @@ from opentelemetry.metrics import MeterProvider, get_meter_provider
 
 from worldforge_otel import semconv
 from worldforge_otel.events import EventRecord
+from worldforge_otel.instrumentation.span_attributes import error_type
 from worldforge_otel.version import __version__
 
 _Labels = dict[str, str]
 
 
 class ProviderMetrics:
-    """Duration histogram (seconds) and event/retry/failure counters for ProviderEvents."""
+    """Duration histogram (seconds) and event/retry/failure counters for ProviderEvents.
+
+    Events of GenAI operations (``generate``, ``embed``, ``reason``) are also measured on the GenAI semantic
+    conventions' ``gen_ai.client.operation.duration`` (seconds, the spec's advisory buckets), with
+    ``gen_ai.operation.name``, ``gen_ai.provider.name`` and, for failures, ``error.type``.
+    """
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         meter = (meter_provider or get_meter_provider()).get_meter(
@@ -33,7 +39,14 @@ class ProviderMetrics:
         self._failures = meter.create_counter(
             semconv.FAILURES_METRIC, unit="{failure}", description="WorldForge provider calls that failed."
         )
+        self._gen_ai_duration = meter.create_histogram(
+            semconv.GEN_AI_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(semconv.GEN_AI_DURATION_BUCKETS_SECS),
+        )
         self._labels: dict[tuple[str, str, str], _Labels] = {}
+        self._gen_ai_labels: dict[tuple[str, str, str | None], _Labels] = {}
 
     def record_batch(self, records: list[EventRecord]) -> None:
         """Record the measurements of several events: one counter call per label set, one histogram value each.
@@ -48,6 +61,9 @@ class ProviderMetrics:
             counts[id(labels)] = (labels, record.phase, count + 1)
             if record.duration_ms is not None:
                 self._duration.record(record.duration_ms / 1000.0, labels)
+                gen_ai = self._gen_ai_labels_for(record)
+                if gen_ai is not None:
+                    self._gen_ai_duration.record(record.duration_ms / 1000.0, gen_ai)
         for labels, phase, count in counts.values():
             self._events.add(count, labels)
             if phase == "retry":
@@ -66,4 +82,18 @@ class ProviderMetrics:
                 semconv.CAPABILITY: semconv.capability_of(record.operation),
             }
             self._labels[key] = labels
+        return labels
+
+    def _gen_ai_labels_for(self, record: EventRecord) -> _Labels | None:
+        operation = semconv.GEN_AI_OPERATIONS.get(record.operation)
+        if operation is None:
+            return None
+        failed = error_type(record) if record.phase == "failure" else None
+        key = (record.provider, operation, failed)
+        labels = self._gen_ai_labels.get(key)  # bounded: providers, three operations, the hosts' error types
+        if labels is None:
+            labels = {semconv.GEN_AI_OPERATION_NAME: operation, semconv.GEN_AI_PROVIDER_NAME: record.provider}
+            if failed is not None:
+                labels[semconv.ERROR_TYPE] = failed
+            self._gen_ai_labels[key] = labels
         return labels

@@ -79,3 +79,13 @@ def _attribute_value(value: JSONValue) -> AttributeValue:
         if first_type in (str, bool, int, float) and all(type(item) is first_type for item in value):
             return value  # type: ignore[return-value]  # a homogeneous primitive sequence
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_type(record: EventRecord) -> str:
+    """``error.type`` of a failed call: the declared exception type, else the HTTP status code, else ``_OTHER``."""
+    declared = record.metadata.get("error_type") or record.metadata.get("exception_type")
+    if isinstance(declared, str) and declared:
+        return declared
+    if record.status_code is not None:
+        return str(record.status_code)
+    return semconv.ERROR_TYPE_OTHER
