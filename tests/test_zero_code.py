@@ -3,6 +3,7 @@ WorldForgeInstrumentor captures a WorldForge app whose code never mentions us.""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -57,6 +58,12 @@ def run_instrumented(tmp_path: Path, source: str, **env: str) -> subprocess.Comp
     return result
 
 
+# Python logging reaches the logs exporters through opentelemetry-instrumentation-logging's handler (>= 0.61b0);
+# before it (the oldest OpenTelemetry we support) only through the SDK's now deprecated switch.
+LOGGING_TO_OTEL = ({} if importlib.util.find_spec("opentelemetry.instrumentation.logging.handler") else
+                   {"OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true"})  # fmt: skip
+
+
 def test_otel_traces_exporter_rerun_otlp_with_the_stock_distro(tmp_path, collector, jaeger):
     recording = tmp_path / "tiny.rrd"
     result = run_instrumented(
@@ -64,7 +71,8 @@ def test_otel_traces_exporter_rerun_otlp_with_the_stock_distro(tmp_path, collect
         OTEL_SERVICE_NAME="tiny-app",
         OTEL_TRACES_EXPORTER="rerun,otlp",
         OTEL_METRICS_EXPORTER="rerun",
-        OTEL_LOGS_EXPORTER="rerun",  # Python logging arrives through opentelemetry-instrumentation-logging
+        OTEL_LOGS_EXPORTER="rerun",
+        **LOGGING_TO_OTEL,
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.grpc_endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
         OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording),
