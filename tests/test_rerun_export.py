@@ -304,3 +304,42 @@ def test_every_span_carries_its_attributes_events_and_status_on_its_log_row(tmp_
     health = read_rrd(path, index="worldforge_time", contents="/otel/_self/**")
     overflowed = column_values(health, "/otel/_self/span_attribute_names_overflowed", "Scalars:scalars")[-1]
     assert overflowed == 4 + 200 - 128  # the request's 4 attribute names and 200 custom ones, 128 kept
+
+
+def test_an_httpx_call_span_shows_its_url_without_secrets_and_its_status(tmp_path):
+    """A real httpx call to a real local server, instrumented by opentelemetry-instrumentation-httpx."""
+    import http.server
+
+    httpx = pytest.importorskip("httpx")
+    instrumentation = pytest.importorskip("opentelemetry.instrumentation.httpx")
+
+    class Items(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # the stdlib's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Items)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = tmp_path / "httpx.rrd"
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(RerunSpanExporter(options=RerunOptions(save_path=path))))
+    with httpx.Client() as client:
+        instrumentation.HTTPXClientInstrumentor().instrument_client(client, tracer_provider=provider)
+        port = server.server_address[1]
+        response = client.get(f"http://alice:s3cret-pw@127.0.0.1:{port}/items?api_key=sk-live-123&page=2")
+    server.shutdown()
+    provider.shutdown()
+    assert response.status_code == 200
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/spans/**")
+    (log,) = [p for p in entity_paths(frame) if p.startswith("/otel/spans/shop/GET") and p.endswith("/log")]
+    columns = {c.split(":", 1)[1] for c in frame.columns if c.startswith(f"{log}:")}
+    url_key = "url.full" if "url.full" in columns else "http.url"  # instrumentation < 0.61b0: the old convention
+    status_key = "http.response.status_code" if "http.response.status_code" in columns else "http.status_code"
+    assert column_values(frame, log, url_key) == [f"http://127.0.0.1:{port}/items"]  # no password, no query
+    assert column_values(frame, log, status_key) == [200]
+    assert column_values(frame, log, "otel.span_kind") == ["CLIENT"]
+    assert_not_recorded(path, "s3cret-pw", "sk-live-123")
