@@ -38,6 +38,7 @@ from worldforge_otel.demo import DemoEvent
 from worldforge_otel.instrumentation import ProviderEventHandler
 from worldforge_otel.rerun import RerunOptions, RerunSpanExporter
 from worldforge_otel.rerun.columns import ColumnBatch
+from worldforge_otel.rerun.lanes import add_lanes
 from worldforge_otel.rerun.span_exporter import add_provider_events
 
 
@@ -202,21 +203,32 @@ def export_ours(spans: list[ReadableSpan], path: Path, *, waterfall: bool = True
 
 def export_send_columns(spans: list[ReadableSpan], path: Path, *, batch_size: int = 512,
                         clock: Callable[[], float] = time.perf_counter) -> float:  # fmt: skip
-    """The same rows, already grouped, written straight with send_columns (no translation cost)."""
+    """The same rows, already grouped, written straight with send_columns (no translation cost).
+
+    The same rows as the exporter writes: the events' log lines, payloads and durations, and (where rerun-sdk
+    has StateChange) their lanes.
+    """
     batches = []
+    with_lanes = hasattr(rr, "StateChange")
     for first in range(0, len(spans), batch_size):
         batch = ColumnBatch()
         chunk = spans[first : first + batch_size]
-        add_provider_events(batch, [(span, dict(span.attributes or {})) for span in chunk], first)
+        lanes: list = [] if with_lanes else None
+        add_provider_events(batch, [(span, dict(span.attributes or {})) for span in chunk], first, lanes=lanes)
+        if lanes:
+            add_lanes(batch, lanes)
         batches.append(list(batch))
     recording = rr.RecordingStream("bench", recording_id="send_columns")
     recording.set_sinks(rr.FileSink(str(path)))
     started = clock()
     for groups in batches:
         for group in groups:
-            indexes = [rr.TimeColumn("worldforge_time", timestamp=np.asarray(group.times_ns, dtype="datetime64[ns]")),
-                       rr.TimeColumn("worldforge_event", sequence=group.sequences)]
-            if group.kind.value == "TextLog":
+            indexes = [rr.TimeColumn("worldforge_time", timestamp=np.asarray(group.times_ns, dtype="datetime64[ns]"))]
+            if group.sequences is not None:
+                indexes.append(rr.TimeColumn("worldforge_event", sequence=group.sequences))
+            if group.kind.value == "StateChange":
+                columns = rr.StateChange.columns(state=group.values)
+            elif group.kind.value == "TextLog":
                 columns = rr.TextLog.columns(text=group.values, level=group.levels)
             elif group.kind.value == "TextDocument":
                 columns = rr.TextDocument.columns(text=group.values, media_type=["text/plain"] * len(group.values))

@@ -38,7 +38,7 @@ from worldforge_otel.rerun.cardinality import (
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind
 from worldforge_otel.rerun.documents import to_json_document, to_json_text
 from worldforge_otel.rerun.exporter_core import CoreBackedExporter, ExportCore
-from worldforge_otel.rerun.lanes import add_lanes, lane_path
+from worldforge_otel.rerun.lanes import PHASE_STATES, Transition, add_lanes, lane_path
 from worldforge_otel.rerun.layout import (
     EVENT_TIMELINE,
     event_level,
@@ -112,14 +112,12 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                 except Exception:
                     skipped += 1
             with_lanes = self._lanes and self._core.sink.supports_lanes
-            lanes: list[tuple[str, ReadableSpan]] | None = [] if with_lanes else None
+            lanes: list[Transition] | None = [] if with_lanes else None
             skipped += add_generic_spans(batch, generic, self._span_names, self._attribute_names, lanes=lanes)
             if provider_events:
                 first = self._core.sink.next_sequence(len(provider_events))
-                skipped += add_provider_events(batch, provider_events, first)
+                skipped += add_provider_events(batch, provider_events, first, lanes=lanes)
             if lanes is not None:
-                lanes.extend((lane_path(service_of(span.resource), path_part(span.name or "unnamed")), span)
-                             for span, _ in provider_events)  # fmt: skip
                 add_lanes(batch, lanes)
             if self._waterfall is not None:
                 self._waterfall.add(batch, clean)
@@ -156,15 +154,21 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
 
 
 def add_provider_events(
-    batch: ColumnBatch, events: list[tuple[ReadableSpan, dict[str, AttributeValue]]], first_sequence: int
+    batch: ColumnBatch,
+    events: list[tuple[ReadableSpan, dict[str, AttributeValue]]],
+    first_sequence: int,
+    *,
+    lanes: list[Transition] | None = None,
 ) -> int:
     """Add the log line, payload document and duration scalar of WorldForge provider spans; returns spans skipped.
 
     One pass over the batch: rows go straight into the column group of their entity path, path strings are
-    built once per (provider, operation, phase), and payloads are encoded with orjson.
+    built once per (provider, operation, phase), and payloads are encoded with orjson. With ``lanes``, each
+    span's lane transition is appended (its lane path built once per resource and span name).
     """
     skipped = 0
     paths: dict[tuple[str, str, str], tuple[ColumnGroup, ColumnGroup, ColumnGroup]] = {}
+    lane_paths: dict[tuple[int, str], str] = {}
     for sequence, (span, attributes) in enumerate(events, first_sequence):
         try:
             payload = provider_event_payload(span, attributes)
@@ -184,9 +188,17 @@ def add_provider_events(
             document.add(end_ns, sequence, to_json_document(payload))
             if duration_ms is not None:
                 duration.add(end_ns, sequence, duration_ms)
+            if lanes is not None:
+                name = span.name or "unnamed"
+                lane = lane_paths.get((id(span.resource), name))
+                if lane is None:
+                    lane = lane_paths[(id(span.resource), name)] = lane_path(service_of(span.resource), path_part(name))
+                state = PHASE_STATES.get(key[2], "ok")
+                lanes.append((lane, span.start_time, span.end_time, state))
         except Exception:
             skipped += 1
     return skipped
+
 
 
 def add_generic_spans(
@@ -195,7 +207,7 @@ def add_generic_spans(
     names: NameBudget | None = None,
     attribute_names: NameBudget | None = None,
     *,
-    lanes: list[tuple[str, ReadableSpan]] | None = None,
+    lanes: list[Transition] | None = None,
 ) -> int:
     """Add each span's log line (with the trace and span ids, to find it in any trace backend) and duration scalar.
 
@@ -238,7 +250,8 @@ def add_generic_spans(
             if duration_ms is not None:
                 duration.add(end_ns, None, duration_ms)
             if lanes is not None:
-                lanes.append((lane_path(service, admitted), span))
+                lanes.append((lane_path(service, admitted), span.start_time, span.end_time,
+                              "error" if failed else "ok"))  # fmt: skip
         except Exception:
             skipped += 1
     return skipped
