@@ -106,6 +106,23 @@ def test_world_objects_and_boxes_match_the_world(recorded):
     assert document["metadata"]["api_key"] == "[REDACTED]"
 
 
+def test_a_box_left_behind_by_its_moved_object_is_drawn_with_it_and_says_so(tmp_path):
+    moved = json.loads(json.dumps(WORLD))
+    moved["scene"]["objects"]["obj_1"]["pose"]["position"] = {"x": 0.9, "y": 0.5, "z": 0.0}  # bbox stayed at 0.3
+    path = tmp_path / "moved.rrd"
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False)
+    telemetry.artifacts.record_world(moved)
+    telemetry.shutdown()
+    frame = read_rrd(path, index="worldforge_step", contents="/worldforge/worlds/**")
+    base = "/worldforge/worlds/world_lab1"
+    (centers,) = column_cells(frame, f"{base}/object_boxes", "Boxes3D:centers")
+    (half_sizes,) = column_cells(frame, f"{base}/object_boxes", "Boxes3D:half_sizes")
+    assert flat(centers) == pytest.approx([0.9, 0.5, 0.0, -0.1, 0.25, 0.05])  # on the cube; the mug's stays
+    assert flat(half_sizes) == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.05])  # sizes kept
+    labels = column_cells(frame, f"{base}/object_boxes", "Boxes3D:labels")
+    assert labels == [["cube (bbox moved to its pose)", "mug"]]
+
+
 def test_plan_targets_are_the_action_targets_in_order(recorded):
     path, _, _ = recorded
     frame = read_rrd(path, index="worldforge_plan", contents="/worldforge/plans/**")

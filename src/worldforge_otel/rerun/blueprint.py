@@ -165,14 +165,16 @@ def showcase_blueprint() -> Any:
             name="Pose error (executed, predicted)",
             origin=scores,
             contents=["$origin/pose_error", "$origin/predicted_pose_error"],
+            plot_legend=rrb.PlotLegend(corner=rrb.Corner2D.RightTop),  # the error falls: the top right is free
         ),
-        rrb.TimeSeriesView(name="Step latency (ms)", origin=f"/{SHOWCASE_ROOT}/runtime"),
+        rrb.TimeSeriesView(name="Step latency (ms): score, policy, execute", origin=f"/{SHOWCASE_ROOT}/runtime",
+                           plot_legend=rrb.PlotLegend(visible=False)),  # it covered the lines; hovering names one
         rrb.Tabs(_trace_tree(rrb), _waterfall(rrb)),
         row_shares=[2, 2, 2, 2],
     )
     return rrb.Blueprint(
         rrb.Horizontal(
-            _stacked(rrb, (tabletop, 4), (_lanes(rrb), 1), (_text_log(rrb), 1)), right, column_shares=[3, 2]
+            _stacked(rrb, (tabletop, 3), (_lanes(rrb), 1), (_text_log(rrb), 1)), right, column_shares=[3, 2]
         ),
         *_panels(rrb, timeline=TIME_TIMELINE),
     )

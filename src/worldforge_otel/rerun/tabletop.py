@@ -31,6 +31,7 @@ BLOCK_COLOR: Final = [110, 130, 160]
 AGENT_COLOR: Final = [65, 105, 225]
 CANDIDATE_COLOR: Final = [200, 200, 200, 110]
 SELECTED_COLOR: Final = [255, 140, 0]
+SELECTED_LIFT: Final = 0.004  # m above the table and the candidates
 
 
 def add_tabletop(batch: ColumnBatch, attributes: Mapping[str, Any], time_ns: int, sink: RerunSink) -> None:
@@ -62,8 +63,10 @@ def add_tabletop(batch: ColumnBatch, attributes: Mapping[str, Any], time_ns: int
     batch.shape(f"{base}/candidates", ShapeKind.LINE_STRIPS3D, time_ns=time_ns, sequences=on_step, strips=paths,
                 colors=[CANDIDATE_COLOR] * len(paths), radii=[0.001] * len(paths))  # fmt: skip
     if 0 <= selected < len(paths):
+        # above the candidates it is one of (same points otherwise: it would hide among them) and thicker
+        chosen = [[x, y, z + SELECTED_LIFT] for x, y, z in paths[selected]]
         batch.shape(f"{base}/selected", ShapeKind.LINE_STRIPS3D, time_ns=time_ns, sequences=on_step,
-                    strips=[paths[selected]], colors=[SELECTED_COLOR], radii=[0.004])  # fmt: skip
+                    strips=[chosen], colors=[SELECTED_COLOR], radii=[0.006])  # fmt: skip
     _add_scores(batch, attributes, time_ns, step=step, selected=selected, sink=sink)
 
 
