@@ -12,6 +12,7 @@ from conftest import Providers, bar_charts, column_cells, column_values, entity_
 from worldforge_otel.cli import build_parser, run_pusht
 from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
 from worldforge_otel.pusht.task import PushTSimulator, pose_error
+from worldforge_otel.rerun.tabletop import SELECTED_LIFT
 
 pytest.importorskip("gym_pusht", reason="the PushT showcase needs the pusht extra (gym-pusht)")
 pytest.importorskip("rich", reason="the PushT showcase needs the pusht extra (rich)")
@@ -72,7 +73,8 @@ def test_every_step_draws_one_path_per_candidate_and_selects_the_best_score(reco
     for scores, index, paths, (selected_strip,) in zip(bars, selected, candidate_steps, chosen, strict=True):
         assert len(scores) == CANDIDATES
         assert int(index) == min(range(CANDIDATES), key=scores.__getitem__)  # lower is better
-        assert selected_strip == paths[int(index)]
+        lifted = [[x, y, pytest.approx(z + SELECTED_LIFT, abs=1e-6)] for x, y, z in paths[int(index)]]
+        assert selected_strip == lifted  # the chosen candidate, drawn just above the others
     scores_in_sequence = column_values(
         read_rrd(path, index="worldforge_candidate", contents=f"{SHOWCASE}/scores/candidate_score"),
         f"{SHOWCASE}/scores/candidate_score", "Scalars:scalars",

@@ -291,6 +291,8 @@ def test_every_span_carries_its_attributes_events_and_status_on_its_log_row(tmp_
     assert column_values(frame, request, "db.rows")[0] == "[1,2]"
     assert column_values(frame, request, "password")[0] == "[REDACTED]"  # through the trust boundary
     assert column_values(frame, request, "otel.span_kind")[0] == "INTERNAL"
+    resources = column_values(frame, request, "otel.resource")  # with the first row of each export batch
+    assert resources and {json.loads(resource)["service.name"] for resource in resources} == {"web"}
     assert column_values(frame, query, "db.statement") == ["SELECT * FROM items"]
     assert column_values(frame, query, "otel.status_description") == ["deadlock detected"]
     (events,) = column_values(frame, query, "otel.events")

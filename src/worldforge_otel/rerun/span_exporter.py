@@ -214,7 +214,8 @@ def add_generic_spans(
     Columnar, as :func:`add_provider_events`: the column groups of each (service, span name) are looked up once
     per batch. With ``names``, a service's span names beyond its budget share the ``_other`` path (the line keeps
     the name). Each row also carries the span's attributes, kind, parent, status text and events as components
-    of the log entity (:func:`span_columns`), so selecting a line shows them. With ``lanes``, each span is
+    of the log entity (:func:`span_columns`), so selecting a line shows them; the resource (JSON,
+    ``otel.resource``) is written with the first row of each entity in a batch. With ``lanes``, each span is
     appended with its lane's path (the same bounded name). Returns the spans skipped.
     """
     skipped = 0
@@ -246,7 +247,10 @@ def add_generic_spans(
             if context is not None and context.trace_id:
                 text += f" · trace={context.trace_id:032x} span={context.span_id:016x}"
             log.add(end_ns, None, text, "ERROR" if failed else "INFO")
-            log.add_attributes(span_columns(span, f"{service}/{admitted}", attribute_names))
+            columns = span_columns(span, f"{service}/{admitted}", attribute_names)
+            if len(log.times_ns) == 1:  # once per entity and batch: a selected row shows it (latest at its time)
+                columns[RESOURCE] = to_json_text(dict(getattr(resource, "attributes", None) or {}))
+            log.add_attributes(columns)
             if duration_ms is not None:
                 duration.add(end_ns, None, duration_ms)
             if lanes is not None:
@@ -259,6 +263,7 @@ def add_generic_spans(
 
 _NO_ATTRIBUTES: Final[Mapping[str, AttributeValue]] = {}
 MORE_ATTRIBUTES: Final = "otel.more_attributes"
+RESOURCE: Final = "otel.resource"
 _CELL_TYPES: Final = frozenset({str, bool, int, float})
 
 
