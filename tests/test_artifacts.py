@@ -119,8 +119,8 @@ def test_a_box_left_behind_by_its_moved_object_is_drawn_with_it_and_says_so(tmp_
     (half_sizes,) = column_cells(frame, f"{base}/object_boxes", "Boxes3D:half_sizes")
     assert flat(centers) == pytest.approx([0.9, 0.5, 0.0, -0.1, 0.25, 0.05])  # on the cube; the mug's stays
     assert flat(half_sizes) == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.05])  # sizes kept
-    labels = column_cells(frame, f"{base}/object_boxes", "Boxes3D:labels")
-    assert labels == [["cube (bbox moved to its pose)", "mug"]]
+    assert column_cells(frame, f"{base}/objects", "Points3D:labels") == [["cube (bbox moved to it)", "mug"]]
+    assert column_cells(frame, f"{base}/object_boxes", "Boxes3D:labels") == [["", "mug"]]  # one label per place
 
 
 def test_plan_targets_are_the_action_targets_in_order(recorded):

@@ -127,26 +127,30 @@ def _add_world(batch: ColumnBatch, attributes: Mapping[str, Any], payload: str |
         batch.document(f"{base}/state", payload, time_ns=time_ns, sequence=step[STEP_TIMELINE], timeline=STEP_TIMELINE)
     positions = triples(attributes.get(semconv.WORLD_OBJECT_POSITIONS))
     labels = _labels(attributes.get(semconv.WORLD_OBJECT_NAMES), len(positions))
-    batch.shape(f"{base}/objects", ShapeKind.POINTS3D, time_ns=time_ns, sequences=step, positions=positions,
-                labels=labels, colors=[OBJECT_COLOR] * len(positions), radii=[0.02] * len(positions))  # fmt: skip
     mins = triples(attributes.get(semconv.WORLD_BOX_MINS))
     maxs = triples(attributes.get(semconv.WORLD_BOX_MAXS))
     centers = [[(lo + hi) / 2 for lo, hi in zip(a, b, strict=True)] for a, b in zip(mins, maxs, strict=False)]
     half_sizes = [[abs(hi - lo) / 2 for lo, hi in zip(a, b, strict=True)] for a, b in zip(mins, maxs, strict=False)]
     box_labels = _labels(attributes.get(semconv.WORLD_BOX_NAMES), len(centers))
-    _boxes_with_their_objects(centers, half_sizes, box_labels, dict(zip(labels, positions, strict=False)))
+    moved = _boxes_with_their_objects(centers, half_sizes, box_labels, dict(zip(labels, positions, strict=False)))
+    point_labels = [f"{label} (bbox moved to it)" if label in moved else label for label in labels]
+    batch.shape(f"{base}/objects", ShapeKind.POINTS3D, time_ns=time_ns, sequences=step, positions=positions,
+                labels=point_labels, colors=[OBJECT_COLOR] * len(positions), radii=[0.02] * len(positions))  # fmt: skip
     batch.shape(f"{base}/object_boxes", ShapeKind.BOXES3D, time_ns=time_ns, sequences=step, centers=centers,
-                half_sizes=half_sizes, labels=box_labels, colors=[OBJECT_COLOR] * len(centers))  # fmt: skip
+                half_sizes=half_sizes, labels=[label if label not in moved else "" for label in box_labels],
+                colors=[OBJECT_COLOR] * len(centers))  # fmt: skip
 
 
 def _boxes_with_their_objects(
     centers: list[list[float]], half_sizes: list[list[float]], labels: list[str], positions: dict[str, list[float]]
-) -> None:
-    """Draw a box around its object when the object's pose lies outside its bbox, and say so in its label.
+) -> set[str]:
+    """Draw a box around its object when the object's pose lies outside its bbox; returns the names moved.
 
     Some providers move an object's pose and leave its bbox where it was (worldforge-ai's mock does): the box
-    would float far from the object. Its size is kept and its centre put on the pose.
+    would float far from the object. Its size is kept and its centre put on the pose; the object's label says so
+    (the box's own label, at the same place, is left empty).
     """
+    moved: set[str] = set()
     for index, label in enumerate(labels):
         position = positions.get(label)
         if position is None or len(position) != 3:
@@ -155,7 +159,8 @@ def _boxes_with_their_objects(
         if all(abs(p - c) <= h + 1e-9 for p, c, h in zip(position, center, half, strict=True)):
             continue
         centers[index] = list(position)
-        labels[index] = f"{label} (bbox moved to its pose)"
+        moved.add(label)
+    return moved
 
 
 def _add_plan(
