@@ -138,3 +138,17 @@ def test_the_blueprints_show_the_lanes_where_the_viewer_can(which):
     if which == "default_blueprint" and has_lanes():  # right under the 3D view
         kinds = [view[0] for view in shown]
         assert kinds.index("StateTimelineView") == kinds.index("Spatial3DView") + 1
+
+
+@pytest.mark.skipif("not has_lanes()", reason="rerun-sdk < 0.32 has no StateChange")
+def test_span_names_past_the_budget_get_no_lane(tmp_path):
+    from worldforge_otel.rerun.cardinality import DEFAULT_MAX_SPAN_NAMES
+
+    def draw(provider):
+        tracer = provider.get_tracer("t")
+        for n in range(DEFAULT_MAX_SPAN_NAMES + 20):
+            tracer.start_span(f"GET /nope/{n}").end()
+
+    paths = recorded_entity_paths(spans_of(tmp_path, draw))
+    lanes = {p for p in paths if p.startswith("/otel/lanes/")}
+    assert len(lanes) == DEFAULT_MAX_SPAN_NAMES and "/otel/lanes/shop/_other" not in lanes

@@ -216,7 +216,8 @@ def add_generic_spans(
     the name). Each row also carries the span's attributes, kind, parent, status text and events as components
     of the log entity (:func:`span_columns`), so selecting a line shows them; the resource (JSON,
     ``otel.resource``) is written with the first row of each entity in a batch. With ``lanes``, each span is
-    appended with its lane's path (the same bounded name). Returns the spans skipped.
+    appended with its lane's path (the same bounded name; names past the budget get no lane). Returns the
+    spans skipped.
     """
     skipped = 0
     parts: dict[tuple[int, str], tuple[str, str]] = {}  # (resource, name) -> (service, path part)
@@ -253,7 +254,7 @@ def add_generic_spans(
             log.add_attributes(columns)
             if duration_ms is not None:
                 duration.add(end_ns, None, duration_ms)
-            if lanes is not None:
+            if lanes is not None and admitted != OVERFLOW:  # names past the budget share no lane: it would mean nothing
                 lanes.append((lane_path(service, admitted), span.start_time, span.end_time,
                               "error" if failed else "ok"))  # fmt: skip
         except Exception:
