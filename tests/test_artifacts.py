@@ -182,6 +182,39 @@ def test_two_benchmark_results_are_two_groups_of_bars_side_by_side(tmp_path):
     assert max(left) < min(right)  # two groups of five bars, not one stacked chart
 
 
+def blueprint_strings(path) -> list[set[str]]:
+    """Every string value of each blueprint store in a recording (view names, origins, ...), in order."""
+    from rerun.chunk import RrdReader
+
+    reader = RrdReader(str(path))
+    stores = []
+    for store in reader.blueprints():
+        found: set[str] = set()
+        for chunk in reader.stream(store=store).to_chunks():
+            for column in chunk.to_record_batch().columns:
+                for value in column.to_pylist():
+                    if isinstance(value, list):
+                        found.update(item for item in value if isinstance(item, str))
+        stores.append(found)
+    return stores
+
+
+def test_each_benchmark_result_gets_a_chart_of_its_own_in_the_default_layout(tmp_path):
+    pytest.importorskip("rerun.chunk", reason="rerun-sdk < 0.25 cannot read blueprints back")
+    path = tmp_path / "charts.rrd"
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False)
+    full = {"iterations": 3, "min_latency_ms": 1.0, "p50_latency_ms": 2.0, "average_latency_ms": 2.5,
+            "p95_latency_ms": 4.0, "max_latency_ms": 5.0}  # fmt: skip
+    telemetry.artifacts.record_benchmark({"results": [{"provider": "mock", "operation": op, **full}
+                                                      for op in ("predict", "plan")]})  # fmt: skip
+    telemetry.artifacts.record_benchmark({"results": [{"provider": "mock", "operation": "predict", **full}]})
+    telemetry.shutdown()
+    first, *later = blueprint_strings(path)
+    assert "Benchmark ms" in first  # before any result: one chart of the root
+    assert len(later) == 1  # sent again once, for the two new kinds of result (not for the repeat)
+    assert {"mock.predict ms", "mock.plan ms"} <= later[0] and "Benchmark ms" not in later[0]
+
+
 def test_doctor_report_and_image(recorded):
     path, _, _ = recorded
     frame = read_rrd(path, index="worldforge_time", contents="/worldforge/**")

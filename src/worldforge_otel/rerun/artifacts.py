@@ -196,6 +196,7 @@ def _add_benchmark_result(batch: ColumnBatch, attributes: Mapping[str, Any], tim
         # Each result's bars on x positions of their own (rerun-sdk >= 0.41 takes abscissa; older ones draw
         # results over each other), so two results are two groups side by side, not one stacked chart.
         first = index * (len(LATENCY_BARS) + 1)
+        batch.benchmark_charts.append(f"{base}/{LATENCY_BARS_PATH}")
         batch.shape(f"{base}/{LATENCY_BARS_PATH}", ShapeKind.BAR_CHART, time_ns=time_ns,
                     sequences={BENCHMARK_TIMELINE: index}, values=bars,
                     abscissa=[float(first + i) for i in range(len(bars))])  # fmt: skip

@@ -23,7 +23,7 @@ classes present in both rerun-sdk 0.24 and 0.41 are used; newer keywords are pas
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from worldforge_otel.rerun.layout import (
@@ -99,18 +99,33 @@ def _trace_tree(rrb: Any) -> Any:
     return rrb.TextDocumentView(name="Trace tree", origin=f"/{WATERFALL_PATH}")
 
 
-def default_blueprint() -> Any:
-    """The blueprint sent with every recording (imports rerun-sdk)."""
+def _benchmark_charts(rrb: Any, charts: Sequence[str]) -> Any:
+    """One bar chart per benchmark result (min p50 avg p95 max, ms) titled by its provider and operation.
+
+    Several are tabs; before any result there is one chart of the benchmarks root.
+    """
+    no_legend = rrb.PlotLegend(visible=False)  # one series per chart: the title names it
+    if not charts:
+        return rrb.BarChartView(name="Benchmark ms", origin=f"/{BENCHMARKS_ROOT}", plot_legend=no_legend)
+    views = [rrb.BarChartView(name=f"{_result_name(chart)} ms", origin=f"/{chart}", plot_legend=no_legend)
+             for chart in charts]  # fmt: skip
+    return views[0] if len(views) == 1 else rrb.Tabs(*views)
+
+
+def _result_name(chart: str) -> str:
+    """``worldforge/benchmarks/mock/predict/latency_ms`` -> ``mock.predict``."""
+    parts = chart.split("/")
+    return ".".join(parts[2:-1]) or chart
+
+
+def default_blueprint(benchmark_charts: Sequence[str] = ()) -> Any:
+    """The blueprint sent with every recording (imports rerun-sdk); one chart per benchmark result given."""
     import rerun.blueprint as rrb
 
     scene = rrb.Spatial3DView(name="World & plans", origin="/", contents=_under(WORLDS_ROOT, PLANS_ROOT))
     pictures = rrb.Horizontal(
         rrb.Tabs(_waterfall(rrb), rrb.Spatial2DView(name="Media", origin=f"/{MEDIA_ROOT}")),
-        rrb.BarChartView(
-            name="Benchmark ms",  # per result: min p50 avg p95 max, results side by side
-            origin=f"/{BENCHMARKS_ROOT}",
-            plot_legend=rrb.PlotLegend(visible=False),  # a legend of full entity paths covered the bars
-        ),
+        _benchmark_charts(rrb, benchmark_charts),
         column_shares=[3, 2],
     )
     legend = rrb.PlotLegend(visible=False)  # it covered the data in these panels; hovering a line names it

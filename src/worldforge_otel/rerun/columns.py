@@ -105,6 +105,7 @@ class ColumnBatch:
     def __init__(self) -> None:
         self._groups: dict[tuple[str, ColumnKind, str | None], ColumnGroup] = {}
         self.shapes: list[ShapeRow] = []
+        self.benchmark_charts: list[str] = []  # paths of benchmark latency bars written (the layout shows each)
 
     def text_log(
         self,

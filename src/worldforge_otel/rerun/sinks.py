@@ -64,6 +64,7 @@ class RerunSink:
         self._recording_id: str | None = None
         self._users = 0
         self._configured_lanes: set[str] = set()  # bounded as the lanes are (span names per service)
+        self._benchmark_charts: list[str] = []  # the default layout shows one chart each (bounded)
         if connect:
             self._open()
         _ALL_SINKS.add(self)
@@ -108,6 +109,8 @@ class RerunSink:
                 self._send(recording, group)
             for shape in batch.shapes:
                 self._log_shape(recording, shape)
+            if batch.benchmark_charts:
+                self._chart_benchmarks(recording, batch.benchmark_charts)
         except Exception:
             self._errors.error("worldforge_otel: writing to the Rerun recording failed")
             return False
@@ -188,10 +191,25 @@ class RerunSink:
         self._recording = recording
         self._recording_id = str(recording.get_recording_id())
 
+    def _chart_benchmarks(self, recording: Any, charts: list[str]) -> None:
+        """Send the default layout again when a benchmark result of a new kind arrives: one chart each.
+
+        Only for the default layout (a chosen one is the user's). A file opens with the newest default; a live
+        viewer keeps the layout it opened with until the layout is reset.
+        """
+        new = [chart for chart in dict.fromkeys(charts) if chart not in self._benchmark_charts]
+        if not new or self.options.blueprint is not None or len(self._benchmark_charts) >= MAX_BENCHMARK_CHARTS:
+            return
+        self._benchmark_charts.extend(new[: MAX_BENCHMARK_CHARTS - len(self._benchmark_charts)])
+        self._send_blueprint(recording)
+
     def _send_blueprint(self, recording: Any) -> None:
         try:
-            chosen = self.options.blueprint if self.options.blueprint is not None else default_blueprint
-            blueprint = chosen() if callable(chosen) else chosen
+            if self.options.blueprint is None:
+                blueprint = default_blueprint(benchmark_charts=self._benchmark_charts)
+            else:
+                chosen = self.options.blueprint
+                blueprint = chosen() if callable(chosen) else chosen
             recording.send_blueprint(blueprint, make_active=False, make_default=True)
         except Exception:  # a layout problem must never cost the data
             _LOG.warning("worldforge_otel: could not send the Rerun blueprint; recording without it", exc_info=True)
@@ -390,6 +408,7 @@ def _run_with_deadline(action: Any, timeout_secs: float, what: str, *, thread_na
 
 
 _UNFINISHED: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+MAX_BENCHMARK_CHARTS: Final = 16
 _CLOSE_THREAD_PREFIX: Final = "worldforge-otel-rerun-close-"
 EXIT_GRACE_SECS: Final = 10.0
 
