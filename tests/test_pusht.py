@@ -19,12 +19,13 @@ pytest.importorskip("rich", reason="the PushT showcase needs the pusht extra (ri
 
 SHOWCASE = "/worldforge/robotics_showcase"
 SHOWCASE_TIMELINE = "worldforge_robotics_showcase"
-STEPS, CANDIDATES = 4, 6
+STEPS, ROUNDS, CANDIDATES = 4, 3, 6  # few candidates: the run does not reach its goal within the steps
+PER_STEP = ROUNDS * CANDIDATES
 
 
 def run_cli(*flags: str, providers: Providers) -> int:
-    args = build_parser().parse_args(["pusht", "--seed", "3", "--steps", str(STEPS), "--candidates", str(CANDIDATES),
-                                      *flags])  # fmt: skip
+    args = build_parser().parse_args(["pusht", "--seed", "3", "--steps", str(STEPS), "--rounds", str(ROUNDS),
+                                      "--candidates", str(CANDIDATES), *flags])  # fmt: skip
     return run_pusht(args, tracer_provider=providers.tracer_provider, meter_provider=providers.meter_provider)
 
 
@@ -65,21 +66,26 @@ def test_every_step_draws_one_path_per_candidate_and_selects_the_best_score(reco
     path, _ = recorded
     frame = read_rrd(path, index="worldforge_robotics_showcase", contents=f"{SHOWCASE}/**")
     candidate_steps = strips(frame, f"{SHOWCASE}/tabletop/candidates")
-    assert [len(strips) for strips in candidate_steps] == [CANDIDATES] * STEPS
+    assert [len(strips) for strips in candidate_steps] == [PER_STEP] * STEPS  # every round's candidates
     bars = bar_charts(path, SHOWCASE_TIMELINE, f"{SHOWCASE}/scores/candidates")
     selected = column_values(frame, f"{SHOWCASE}/scores/selected_index", "Scalars:scalars")
     chosen = strips(frame, f"{SHOWCASE}/tabletop/selected")
     assert len(bars) == len(selected) == len(chosen) == STEPS
+    for colors in column_cells(frame, f"{SHOWCASE}/tabletop/candidates", "LineStrips3D:colors"):
+        alphas = [int(color) & 0xFF for color in colors]  # packed RGBA
+        by_round = [alphas[r * CANDIDATES : (r + 1) * CANDIDATES] for r in range(ROUNDS)]
+        assert all(len(set(a)) == 1 for a in by_round)  # one shade per round,
+        assert by_round[0][0] < by_round[1][0] < by_round[2][0]  # earlier rounds fainter
     for scores, index, paths, (selected_strip,) in zip(bars, selected, candidate_steps, chosen, strict=True):
-        assert len(scores) == CANDIDATES
-        assert int(index) == min(range(CANDIDATES), key=scores.__getitem__)  # lower is better
+        assert len(scores) == PER_STEP
+        assert int(index) == min(range(PER_STEP), key=scores.__getitem__)  # the best of every round; lower is better
         lifted = [[x, y, pytest.approx(z + SELECTED_LIFT, abs=1e-6)] for x, y, z in paths[int(index)]]
         assert selected_strip == lifted  # the chosen candidate, drawn just above the others
     scores_in_sequence = column_values(
         read_rrd(path, index="worldforge_candidate", contents=f"{SHOWCASE}/scores/candidate_score"),
         f"{SHOWCASE}/scores/candidate_score", "Scalars:scalars",
     )  # fmt: skip
-    assert len(scores_in_sequence) == STEPS * CANDIDATES
+    assert len(scores_in_sequence) == STEPS * PER_STEP
 
 
 @needs_rerun
@@ -102,21 +108,30 @@ def test_the_recording_also_holds_the_provider_events_and_the_executed_plan(reco
     assert any(p.startswith("/otel/spans/") and "pusht.execute" in p for p in paths)
 
 
-def test_each_step_is_a_trace_subtree_with_policy_score_and_execute(recorded):
+def test_each_step_is_a_trace_subtree_of_search_rounds_then_execute(recorded):
     _, providers = recorded
     spans = providers.spans.get_finished_spans()
     (episode,) = [s for s in spans if s.name == "pusht.episode"]
     steps = [s for s in spans if s.name == "pusht.plan_step"]
     assert len(steps) == STEPS
     assert {s.parent.span_id for s in steps} == {episode.context.span_id}
+
+    def children(parent) -> list:
+        return sorted((s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id),
+                      key=lambda s: s.start_time)  # fmt: skip
+
     for step in steps:
-        children = sorted(s.name for s in spans if s.parent is not None and s.parent.span_id == step.context.span_id)
-        assert children == ["policy pusht-push-policy", "pusht.execute", "score pusht-physics-score",
-                            "worldforge.tabletop"]  # fmt: skip
-        assert step.attributes["pusht.candidates"] == CANDIDATES
+        assert [s.name for s in children(step)] == ["pusht.search_round"] * ROUNDS + ["pusht.execute",
+                                                                                      "worldforge.tabletop"]
+        assert step.attributes["pusht.candidates"] == PER_STEP and step.attributes["pusht.rounds"] == ROUNDS
+        rounds = children(step)[:ROUNDS]
+        assert [r.attributes["pusht.round"] for r in rounds] == list(range(1, ROUNDS + 1))
+        for search_round in rounds:  # one policy call and one score call per round: the trace shows the search
+            assert [s.name for s in children(search_round)] == ["policy pusht-push-policy", "score pusht-physics-score"]
+            assert search_round.attributes["pusht.search.where_std"] > 0  # the distribution the next round draws from
     assert {s.context.trace_id for s in spans if s.name != "worldforge.demo"} == {episode.context.trace_id}
     points = providers.metric_points()
-    assert sum(p.value for p in points["worldforge.showcase.candidates"]) == STEPS * CANDIDATES
+    assert sum(p.value for p in points["worldforge.showcase.candidates"]) == STEPS * PER_STEP
     assert sum(p.count for p in points["worldforge.showcase.score.duration"]) == STEPS
 
 
@@ -132,7 +147,7 @@ def test_the_planner_brings_the_t_block_closer_to_its_goal_in_the_physics(provid
     (plan,) = [s for s in providers.spans.get_finished_spans() if s.name == "worldforge.plan"]
     flat = list(plan.attributes["worldforge.plan.targets"])
     targets = [(flat[i] * 1000, flat[i + 1] * 1000) for i in range(0, len(flat), 3)]
-    assert len(targets) == 12 * ShowcaseSettings().horizon
+    assert len(targets) == run.actions >= len(run.steps) * ShowcaseSettings().horizon
     replay = PushTSimulator(seed=0)
     start = pose_error(replay.state().block)
     end = pose_error(replay.execute(targets).block)
@@ -141,6 +156,32 @@ def test_the_planner_brings_the_t_block_closer_to_its_goal_in_the_physics(provid
     assert end == pytest.approx(run.final_pose_error, abs=1e-6)
     assert end < 0.5 * start, f"pose error {start:.1f} -> {end:.1f}"
     assert run.best_coverage > run.initial_coverage
+
+
+@needs_rerun
+def test_the_default_planner_reaches_the_goal_and_the_recording_shows_coverage_rising_to_success(tmp_path, providers):
+    """Seed 3 succeeds early: the run stops at success, well inside gym-pusht's 300 actions."""
+    from worldforge_otel.configure import configure
+    from worldforge_otel.rerun import RerunOptions
+
+    path = tmp_path / "success.rrd"
+    telemetry = configure(rerun=RerunOptions(save_path=path), tracer_provider=providers.tracer_provider,
+                          meter_provider=providers.meter_provider, set_global_providers=False)  # fmt: skip
+    run = run_showcase(ShowcaseSettings(seed=3), telemetry, tracer_provider=providers.tracer_provider,
+                       meter_provider=providers.meter_provider, artifacts=telemetry.artifacts)  # fmt: skip
+    telemetry.shutdown()
+    assert run.succeeded and run.actions <= 300 and len(run.steps) < ShowcaseSettings().steps  # stopped at success
+    uniform_spread = 560 / math.sqrt(12)  # the first round draws the outline position uniformly (560 units)
+    rounds = [s for s in providers.spans.get_finished_spans() if s.name == "pusht.search_round"]
+    assert len(rounds) == len(run.steps) * ShowcaseSettings().rounds
+    spread = {n: [r.attributes["pusht.search.where_std"] for r in rounds if r.attributes["pusht.round"] == n]
+              for n in (1, ShowcaseSettings().rounds)}  # fmt: skip
+    assert max(spread[1]) < uniform_spread  # the elite of the first round is already narrower than its draw,
+    assert sum(spread[ShowcaseSettings().rounds]) < 0.5 * sum(spread[1])  # and the last rounds narrow it further
+    frame = read_rrd(path, index=SHOWCASE_TIMELINE, contents=f"{SHOWCASE}/scores/**")
+    coverage = column_values(frame, f"{SHOWCASE}/scores/coverage", "Scalars:scalars")
+    assert len(coverage) == len(run.steps) and coverage[-1] >= 0.95 > max(coverage[:-1], default=0.0)
+    assert coverage[-1] > run.initial_coverage
 
 
 def test_the_same_seed_gives_the_same_run_and_another_seed_another():
@@ -157,18 +198,18 @@ def test_no_rerun_writes_no_recording_and_still_exports_the_spans(providers, tmp
     assert run_cli("--no-rerun", providers=providers) == 0
     assert list(Path(tmp_path).rglob("*.rrd")) == []
     names = [s.name for s in providers.spans.get_finished_spans()]
-    assert names.count("pusht.plan_step") == STEPS and names.count("policy pusht-push-policy") == STEPS
+    assert names.count("pusht.plan_step") == STEPS and names.count("policy pusht-push-policy") == STEPS * ROUNDS
     assert "disabled (--no-rerun)" in capsys.readouterr().out
 
 
 def test_the_models_are_worldforge_capability_providers_when_worldforge_is_installed():
     worldforge = pytest.importorskip("worldforge", reason="worldforge-ai needs Python >= 3.13")
     events: list[object] = []
-    run = run_showcase(ShowcaseSettings(steps=1, candidates=4), events.append)
+    run = run_showcase(ShowcaseSettings(steps=1, candidates=4, rounds=2), events.append)
     assert run.source.startswith("WorldForge")
-    assert [type(e) for e in events] == [worldforge.ProviderEvent] * 2
+    assert [type(e) for e in events] == [worldforge.ProviderEvent] * 4
     assert [(e.provider, e.operation, e.phase) for e in events] == [
-        ("pusht-push-policy", "policy", "success"), ("pusht-physics-score", "score", "success")]
+        ("pusht-push-policy", "policy", "success"), ("pusht-physics-score", "score", "success")] * 2
 
 
 def test_without_gym_pusht_the_command_says_which_extra_to_install(monkeypatch, capsys, providers):
@@ -179,3 +220,16 @@ def test_without_gym_pusht_the_command_says_which_extra_to_install(monkeypatch, 
     assert err == ["worldforge-otel pusht: the PushT showcase needs gym-pusht; install the pusht extra: "
                    "pip install 'worldforge-otel[pusht]'"]  # fmt: skip
     assert providers.spans.get_finished_spans() == ()
+
+
+def test_the_search_centres_on_the_best_pushes_and_keeps_exploring():
+    from worldforge_otel.pusht.planner import PERIMETER
+    from worldforge_otel.pusht.search import MIN_STD, CrossEntropySearch
+
+    search = CrossEntropySearch(rounds=3, elite_fraction=0.25)
+    pushes = [[10.0, 20.0, 0.1], [12.0, 22.0, 0.1], [300.0, 5.0, -0.5], [400.0, 40.0, 0.4]]
+    distribution = search.refine(pushes, [1.0, 2.0, 50.0, 60.0])  # the first two are the elite
+    assert distribution["mean"] == pytest.approx([11.0, 21.0, 0.1], abs=1e-6)
+    assert distribution["std"] == pytest.approx([MIN_STD[0], MIN_STD[1], MIN_STD[2]], abs=1.01)  # at its floor
+    across = search.refine([[PERIMETER - 2.0, 10.0, 0.0], [2.0, 10.0, 0.0]], [1.0, 1.0])  # both sides of corner 0
+    assert min(across["mean"][0], PERIMETER - across["mean"][0]) < 1e-6  # averaged on the circle, not to the far side

@@ -161,7 +161,8 @@ def run_pusht(args: argparse.Namespace, *, tracer_provider: Any = None, meter_pr
     except ImportError:
         print(f"worldforge-otel pusht: {missing_extra('rich')}", file=sys.stderr)
         return 2
-    settings = ShowcaseSettings(steps=args.steps, candidates=args.candidates, horizon=args.horizon, seed=args.seed)
+    settings = ShowcaseSettings(steps=args.steps, candidates=args.candidates, horizon=args.horizon, seed=args.seed,
+                                rounds=args.rounds, max_actions=args.max_actions)  # fmt: skip
     options, telemetry = _start(
         args,
         default_path=PUSHT_RECORDING,
@@ -205,9 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     pusht = commands.add_parser("pusht", help="the PushT robotics showcase: plan on real physics, see it in Rerun")
     pusht.add_argument("--service-name", default="worldforge-pusht-showcase", help="OTel service.name")
-    pusht.add_argument("--steps", type=_positive, default=40, help="planning steps (default: 40)")
-    pusht.add_argument("--candidates", type=_positive, default=32, help="candidate chunks per step (default: 32)")
-    pusht.add_argument("--horizon", type=_positive, default=12, help="actions per chunk, 0.1 s each (default: 12)")
+    from worldforge_otel.pusht.run import ShowcaseSettings  # plain Python: gym-pusht is imported when it runs
+
+    defaults = ShowcaseSettings()
+    pusht.add_argument("--steps", type=_positive, default=defaults.steps,
+                       help=f"planning steps at most; the run stops at success (default: {defaults.steps})")
+    pusht.add_argument("--rounds", type=_positive, default=defaults.rounds,
+                       help=f"search rounds per planning step (default: {defaults.rounds})")
+    pusht.add_argument("--candidates", type=_positive, default=defaults.candidates,
+                       help=f"candidate chunks per search round (default: {defaults.candidates})")
+    pusht.add_argument("--horizon", type=_positive, default=defaults.horizon,
+                       help=f"actions per chunk at least, 0.1 s each (default: {defaults.horizon})")
+    pusht.add_argument("--max-actions", type=_positive, default=defaults.max_actions,
+                       help=f"actions at most, as gym-pusht's episode (default: {defaults.max_actions})")
     pusht.add_argument("--seed", type=int, default=0, help="seed of the start pose and the policy (default: 0)")
     add_rerun_arguments(pusht)
     add_otlp_argument(pusht)

@@ -102,6 +102,7 @@ TABLETOP_PATHS: Final = "worldforge.tabletop.candidate_paths"  # flat xyz of eve
 TABLETOP_PATH_LENGTHS: Final = "worldforge.tabletop.candidate_path_lengths"  # points per candidate path
 TABLETOP_SCORES: Final = "worldforge.tabletop.scores"
 TABLETOP_SELECTED: Final = "worldforge.tabletop.selected_index"
+TABLETOP_ROUNDS: Final = "worldforge.tabletop.candidate_rounds"  # the search round of each candidate path
 TABLETOP_LOWER_IS_BETTER: Final = "worldforge.tabletop.lower_is_better"
 TABLETOP_METRIC_PREFIX: Final = "worldforge.tabletop.metric."
 TABLETOP_LATENCY_PREFIX: Final = "worldforge.tabletop.latency_ms."

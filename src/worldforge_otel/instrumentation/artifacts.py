@@ -102,7 +102,8 @@ class ArtifactRecorder:
         ``snapshot`` keys, coordinates in meters as ``(x, y)`` or ``(x, y, z)``: ``step``; ``bounds``
         ``[x0, y0, x1, y1]``; ``block`` and ``goal`` outlines (point lists); ``agent`` (a point) and
         ``agent_radius``; ``candidates`` (one path per candidate); ``scores`` (one per candidate);
-        ``selected_index``; ``lower_is_better``; ``metrics`` and ``latency_ms`` (name -> number).
+        ``selected_index``; ``candidate_rounds`` (optional: the search round of each candidate, 1, 2, ...: the
+        earlier rounds are drawn fainter); ``lower_is_better``; ``metrics`` and ``latency_ms`` (name -> number).
         """
         self._record("tabletop", lambda: _tabletop_attributes(snapshot, self.max_payload_chars))
 
@@ -330,6 +331,8 @@ def _tabletop_attributes(snapshot: Mapping[str, Any], max_chars: int) -> dict[st
         semconv.TABLETOP_PATH_LENGTHS: [len(path) // 3 for path in flat_paths],
         semconv.TABLETOP_SCORES: scores,
         semconv.TABLETOP_SELECTED: selected if isinstance(selected, int) and not isinstance(selected, bool) else -1,
+        semconv.TABLETOP_ROUNDS: [r if isinstance(r, int) and not isinstance(r, bool) else 0
+                                  for r in (snapshot.get("candidate_rounds") or [])][: len(paths)],
         semconv.TABLETOP_LOWER_IS_BETTER: bool(snapshot.get("lower_is_better", True)),
         **_numbers(snapshot.get("metrics"), semconv.TABLETOP_METRIC_PREFIX),
         **_numbers(snapshot.get("latency_ms"), semconv.TABLETOP_LATENCY_PREFIX),

@@ -35,7 +35,10 @@ def print_summary(run: ShowcaseRun, *, destinations: list[tuple[str, str]]) -> N
     table.add_column(style="bold")
     table.add_column()
     settings = run.settings
-    table.add_row("steps", f"{len(run.steps)}, {settings.candidates} candidates of {settings.horizon} actions each")
+    table.add_row("planning", f"{len(run.steps)} steps, each {settings.rounds} search rounds of {settings.candidates} "
+                              f"candidates ({settings.horizon}+ actions each)")
+    table.add_row("success", f"yes, after {run.actions} actions ({run.actions / 10:.1f} s)" if run.succeeded
+                  else f"no ({run.actions} actions)")  # fmt: skip
     table.add_row("seed", str(settings.seed))
     table.add_row("pose error", f"{run.initial_pose_error:.1f} → {run.final_pose_error:.1f}")
     final_coverage = run.steps[-1].coverage if run.steps else run.initial_coverage

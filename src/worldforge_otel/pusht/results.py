@@ -32,6 +32,7 @@ class Proposal:
 
     provider: str
     action_candidates: list[Chunk]
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +46,12 @@ class Ranking:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def policy_result(provider: str, chunks: list[Chunk]) -> Any:
-    """What a policy returns for ``chunks``."""
+def policy_result(provider: str, chunks: list[Chunk], *, pushes: list[list[float]]) -> Any:
+    """What a policy returns for ``chunks``; ``pushes`` (the parameters of all but the last, the stay) in metadata."""
     worldforge = worldforge_module()
+    metadata = {"candidates": len(chunks), "pushes": pushes}
     if worldforge is None:
-        return Proposal(provider, chunks)
+        return Proposal(provider, chunks, metadata)
     candidates = [
         [worldforge.Action.move_to(x * METERS_PER_UNIT, y * METERS_PER_UNIT, 0.0) for x, y in chunk] for chunk in chunks
     ]
@@ -58,7 +60,7 @@ def policy_result(provider: str, chunks: list[Chunk]) -> Any:
         actions=candidates[0],
         action_candidates=candidates,
         action_horizon=len(chunks[0]),
-        metadata={"candidates": len(chunks)},
+        metadata=metadata,
     )
 
 

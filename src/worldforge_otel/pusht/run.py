@@ -1,9 +1,15 @@
-"""The PushT showcase loop: plan with WorldForge capabilities, execute on the physics, record it through OTel.
+"""The PushT showcase loop: model-predictive control with WorldForge capabilities, recorded through OTel.
 
-Per planning step: the policy proposes candidate chunks, the score model ranks them, the best chunk is executed
-on the real environment. One trace holds the run: ``pusht.episode`` > ``pusht.plan_step`` > the policy and score
-provider spans (from their ``ProviderEvent``s) and ``pusht.execute``. Each step is also a tabletop artifact and a
-few metrics; the executed path is recorded as a plan.
+Per planning step, a cross-entropy search (:mod:`.search`) runs a few rounds: the policy proposes candidate
+pushes from the round's distribution, the score model ranks them by rolling each through the physics, and the
+best few narrow the next round. The best chunk found is executed on the real environment, then the step plans
+again from where the T ended up (a chunk is a few actions of 0.1 s). The run ends at success (the T covers
+:data:`SUCCESS_COVERAGE` of its goal, gym-pusht's criterion) or after ``max_actions`` actions.
+
+One trace holds the run: ``pusht.episode`` > ``pusht.plan_step`` > ``pusht.search_round`` > the policy and
+score provider spans (from their ``ProviderEvent``s), and ``pusht.execute``. Each step is also a tabletop
+artifact (the candidates of every round, fading by round, and the chosen path) and a few metrics; the
+executed path is recorded as a plan.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from worldforge_otel.instrumentation.artifacts import ArtifactRecorder
 from worldforge_otel.pusht.capabilities import CapabilityCalls
 from worldforge_otel.pusht.planner import PhysicsScore, PushPolicy
 from worldforge_otel.pusht.results import candidate_chunks
+from worldforge_otel.pusht.search import CrossEntropySearch
 from worldforge_otel.pusht.task import (
     AGENT_RADIUS,
     GOAL_POSE,
@@ -35,16 +42,23 @@ from worldforge_otel.pusht.task import (
 from worldforge_otel.version import __version__
 
 SCOPE = "worldforge_otel.pusht"
+SUCCESS_COVERAGE = 0.95  # gym-pusht's success threshold
 
 
 @dataclass(frozen=True, slots=True)
 class ShowcaseSettings:
-    """How long and how wide to plan; the same seed gives the same run."""
+    """How long and how wide to plan; the same seed gives the same run.
+
+    ``steps`` planning steps at most, each a search of ``rounds`` rounds of ``candidates`` chunks of at least
+    ``horizon`` actions; the run stops at success or after ``max_actions`` actions (gym-pusht's episode is 300).
+    """
 
     steps: int = 40
     candidates: int = 32
-    horizon: int = 12
+    horizon: int = 8
     seed: int = 0
+    rounds: int = 3
+    max_actions: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +67,8 @@ class StepOutcome:
 
     step: int
     candidates: int
+    rounds: int
+    actions: int
     selected_index: int
     best_score: float
     predicted_pose_error: float
@@ -76,6 +92,16 @@ class ShowcaseRun:
     initial_pose_error: float
     initial_coverage: float
     steps: list[StepOutcome] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the T reached :data:`SUCCESS_COVERAGE` of its goal."""
+        return self.best_coverage >= SUCCESS_COVERAGE
+
+    @property
+    def actions(self) -> int:
+        """Actions executed (0.1 s each)."""
+        return sum(step.actions for step in self.steps)
 
     @property
     def final_pose_error(self) -> float:
@@ -117,6 +143,7 @@ def run_showcase(
     task = PushTSimulator(seed=settings.seed)
     policy = PushPolicy(candidates=settings.candidates, horizon=settings.horizon, seed=settings.seed)
     score = PhysicsScore(seed=settings.seed)
+    search = CrossEntropySearch(rounds=settings.rounds)
     calls = CapabilityCalls(policy, score, handler)
     state = task.state()
     run = ShowcaseRun(settings, calls.source, pose_error(state.block), task.coverage)
@@ -125,8 +152,11 @@ def run_showcase(
     try:
         with tracer.start_as_current_span("pusht.episode", attributes=attributes) as episode:
             for step in range(1, settings.steps + 1):
+                if run.succeeded or run.actions >= settings.max_actions:
+                    break
                 with tracer.start_as_current_span("pusht.plan_step", attributes={"pusht.step": step}) as span:
-                    outcome, chunk, snapshot = _plan_step(step, task, calls, tracer)
+                    budget = settings.max_actions - run.actions
+                    outcome, chunk, snapshot = _plan_step(step, task, calls, search, tracer, budget=budget)
                     span.set_attributes(outcome.attributes())
                     executed.extend(chunk)
                     scored.add(outcome.candidates)
@@ -139,7 +169,8 @@ def run_showcase(
                     on_step(outcome)
             episode.set_attributes({"pusht.initial_pose_error": run.initial_pose_error,
                                     "pusht.final_pose_error": run.final_pose_error,
-                                    "pusht.best_coverage": run.best_coverage})  # fmt: skip
+                                    "pusht.best_coverage": run.best_coverage, "pusht.succeeded": run.succeeded,
+                                    "pusht.actions": run.actions})  # fmt: skip
             if artifacts is not None:
                 artifacts.record_plan(executed_plan(executed), provider=policy.name, planner=score.name)
     finally:
@@ -149,37 +180,83 @@ def run_showcase(
 
 
 def _plan_step(
-    step: int, task: PushTSimulator, calls: CapabilityCalls, tracer: trace.Tracer
+    step: int,
+    task: PushTSimulator,
+    calls: CapabilityCalls,
+    search: CrossEntropySearch,
+    tracer: trace.Tracer,
+    *,
+    budget: int,
 ) -> tuple[StepOutcome, list[Point], dict[str, Any]]:
     state = task.state()
-    info = state.to_info(step=step)
-    started = perf_counter()
-    proposal = calls.select_actions(info)
-    proposed = perf_counter()
-    candidates = getattr(proposal, "action_candidates", proposal)
-    ranking = calls.score_actions(info, candidates)
-    ranked = perf_counter()
-    chunks = candidate_chunks(candidates)
-    best = int(ranking.best_index)
-    with tracer.start_as_current_span("pusht.execute", attributes={"pusht.actions": len(chunks[best])}):
+    rounds = _search(step, state, calls, search, tracer)
+    chunks = [chunk for found in rounds for chunk in found.chunks]
+    scores = [score for found in rounds for score in found.scores]
+    predicted = [error for found in rounds for error in found.predicted]
+    best = min(range(len(scores)), key=scores.__getitem__)
+    chunk = chunks[best][:budget]
+    with tracer.start_as_current_span("pusht.execute", attributes={"pusht.actions": len(chunk)}):
         executing = perf_counter()
-        after = task.execute(chunks[best])
+        after = task.execute(chunk)
         done = perf_counter()
-    predicted = ranking.metadata.get("predicted_pose_errors") or []
     outcome = StepOutcome(
         step=step,
         candidates=len(chunks),
+        rounds=len(rounds),
+        actions=len(chunk),
         selected_index=best,
-        best_score=float(ranking.scores[best]),
+        best_score=float(scores[best]),
         predicted_pose_error=float(predicted[best]) if len(predicted) > best else float("nan"),
         pose_error=pose_error(after.block),
         coverage=task.coverage,
-        policy_ms=(proposed - started) * 1000,
-        score_ms=(ranked - proposed) * 1000,
+        policy_ms=sum(found.policy_ms for found in rounds),
+        score_ms=sum(found.score_ms for found in rounds),
         execute_ms=(done - executing) * 1000,
     )
-    snapshot = tabletop_snapshot(state, after, chunks, list(ranking.scores), outcome)
-    return outcome, chunks[best], snapshot
+    candidate_rounds = [found.round for found in rounds for _ in found.chunks]
+    snapshot = tabletop_snapshot(state, after, chunks, scores, outcome, candidate_rounds=candidate_rounds)
+    return outcome, chunk, snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class _Round:
+    round: int
+    chunks: list[list[Point]]
+    scores: list[float]
+    predicted: list[float]
+    policy_ms: float
+    score_ms: float
+
+
+def _search(
+    step: int, state: TabletopState, calls: CapabilityCalls, search: CrossEntropySearch, tracer: trace.Tracer
+) -> list[_Round]:
+    """The search's rounds, each its own span holding one policy call and one score call."""
+    rounds: list[_Round] = []
+    distribution: dict[str, list[float]] | None = None
+    for number in range(1, search.rounds + 1):
+        with tracer.start_as_current_span("pusht.search_round", attributes={"pusht.round": number}) as span:
+            info = state.to_info(step=step, round=number, search=distribution)
+            started = perf_counter()
+            proposal = calls.select_actions(info)
+            proposed = perf_counter()
+            candidates = getattr(proposal, "action_candidates", proposal)
+            ranking = calls.score_actions(info, candidates)
+            ranked = perf_counter()
+            scores = [float(score) for score in ranking.scores]
+            pushes = (getattr(proposal, "metadata", None) or {}).get("pushes") or []
+            found = _Round(number, candidate_chunks(candidates), scores,
+                           [float(e) for e in ranking.metadata.get("predicted_pose_errors") or []],
+                           (proposed - started) * 1000, (ranked - proposed) * 1000)  # fmt: skip
+            rounds.append(found)
+            if pushes:
+                distribution = search.refine(pushes, scores[: len(pushes)])
+            span.set_attributes({
+                "pusht.candidates": len(scores), "pusht.best_score": min(scores),
+                **({"pusht.search.where_std": distribution["std"][0], "pusht.search.depth_std": distribution["std"][1]}
+                   if distribution else {}),
+            })  # fmt: skip
+    return rounds
 
 
 def _meters(point: Sequence[float]) -> list[float]:
@@ -187,7 +264,13 @@ def _meters(point: Sequence[float]) -> list[float]:
 
 
 def tabletop_snapshot(
-    before: TabletopState, after: TabletopState, chunks: list[list[Point]], scores: list[float], outcome: StepOutcome
+    before: TabletopState,
+    after: TabletopState,
+    chunks: list[list[Point]],
+    scores: list[float],
+    outcome: StepOutcome,
+    *,
+    candidate_rounds: list[int] | None = None,
 ) -> dict[str, Any]:
     """The ``record_tabletop`` document of a step: the scene after it, the candidates from the state before it."""
     x0, y0, x1, y1 = TABLE_BOUNDS
@@ -201,6 +284,7 @@ def tabletop_snapshot(
         "candidates": [[_meters(before.agent), *(_meters(p) for p in chunk)] for chunk in chunks],
         "scores": scores,
         "selected_index": outcome.selected_index,
+        "candidate_rounds": candidate_rounds or [],
         "lower_is_better": True,
         "metrics": {
             "pose_error": outcome.pose_error,

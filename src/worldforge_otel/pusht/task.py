@@ -131,10 +131,24 @@ class PushTSimulator:
             self.coverage = float(info["coverage"])
         return self.state()
 
-    def rollout(self, state: TabletopState, chunk: Sequence[Point]) -> TabletopState:
-        """Predict where ``chunk`` leads from ``state``: restore, then step the same physics."""
+    def predict(self, state: TabletopState, chunk: Sequence[Point]) -> TabletopState:
+        """Where ``chunk`` leads from ``state``, as a model predicts it.
+
+        Restore, then the same PD control and physics substeps as ``env.step``, without what a model does not
+        need (coverage, observation, reward), so about 2.5x faster.
+        """
         self.restore(state)
-        return self.execute(chunk)
+        env = self._env
+        agent, space, dt, k_p, k_v = env.agent, env.space, env.dt, env.k_p, env.k_v
+        substeps = int(1 / (dt * env.control_hz))
+        for target_x, target_y in chunk:
+            for _ in range(substeps):
+                x, y = agent.position
+                vx, vy = agent.velocity
+                agent.velocity = (vx + (k_p * (target_x - x) - k_v * vx) * dt,
+                                  vy + (k_p * (target_y - y) - k_v * vy) * dt)  # fmt: skip
+                space.step(dt)
+        return self.state()
 
     def close(self) -> None:
         """Release the environment."""

@@ -12,7 +12,7 @@
 | Document tabs | "Trace tree", world state, event payloads, plans, benchmark results and the doctor report |
 
 :func:`showcase_blueprint` (the PushT showcase): the tabletop seen from above, the spans' lanes, the candidate score
-bars, the pose error, the step's latencies, the text log and the trace, on the ``worldforge_time`` timeline (which every row
+bars, the goal coverage and pose error, the step's latencies, the text log and the trace, on the ``worldforge_time`` timeline (which every row
 has, the text log's included).
 
 Both open with the side panels collapsed and, where the viewer supports it (rerun-sdk >= 0.25), the time
@@ -164,7 +164,7 @@ def showcase_blueprint() -> Any:
         eye = rrb.EyeControls3D(position=[x, y - 0.04, 0.5], look_target=[x, y, 0.0], eye_up=[0.0, 0.0, 1.0])
         from_above["eye_controls"] = eye
     tabletop = rrb.Spatial3DView(
-        name="Tabletop (goal green, block blue, candidates grey, chosen orange)",
+        name="Tabletop (goal green, block blue, candidates grey by search round, chosen orange)",
         origin=f"/{SHOWCASE_ROOT}/tabletop",
         line_grid=rrb.LineGrid3D(visible=False),
         **from_above,
@@ -176,11 +176,15 @@ def showcase_blueprint() -> Any:
             origin=f"{scores}/candidates",
             plot_legend=rrb.PlotLegend(visible=False),
         ),
-        rrb.TimeSeriesView(
-            name="Pose error (executed, predicted)",
-            origin=scores,
-            contents=["$origin/pose_error", "$origin/predicted_pose_error"],
-            plot_legend=rrb.PlotLegend(corner=rrb.Corner2D.RightTop),  # the error falls: the top right is free
+        rrb.Tabs(
+            rrb.TimeSeriesView(name="Goal coverage (success at 0.95)", origin=scores, contents=["$origin/coverage"],
+                               plot_legend=rrb.PlotLegend(visible=False)),
+            rrb.TimeSeriesView(
+                name="Pose error (executed, predicted)",
+                origin=scores,
+                contents=["$origin/pose_error", "$origin/predicted_pose_error"],
+                plot_legend=rrb.PlotLegend(corner=rrb.Corner2D.RightTop),  # the error falls: the top right is free
+            ),
         ),
         rrb.TimeSeriesView(name="Step latency (ms): score, policy, execute", origin=f"/{SHOWCASE_ROOT}/runtime",
                            plot_legend=rrb.PlotLegend(visible=False)),  # it covered the lines; hovering names one

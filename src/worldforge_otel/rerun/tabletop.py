@@ -60,14 +60,24 @@ def add_tabletop(batch: ColumnBatch, attributes: Mapping[str, Any], time_ns: int
     paths = _split(triples(attributes.get(semconv.TABLETOP_PATHS)), attributes.get(semconv.TABLETOP_PATH_LENGTHS))
     selected_value = attributes.get(semconv.TABLETOP_SELECTED)
     selected = selected_value if isinstance(selected_value, int) else -1
+    rounds = [r if isinstance(r, int) else 0 for r in attributes.get(semconv.TABLETOP_ROUNDS) or []]
     batch.shape(f"{base}/candidates", ShapeKind.LINE_STRIPS3D, time_ns=time_ns, sequences=on_step, strips=paths,
-                colors=[CANDIDATE_COLOR] * len(paths), radii=[0.001] * len(paths))  # fmt: skip
+                colors=_by_round(rounds, len(paths)), radii=[0.001] * len(paths))  # fmt: skip
     if 0 <= selected < len(paths):
         # above the candidates it is one of (same points otherwise: it would hide among them) and thicker
         chosen = [[x, y, z + SELECTED_LIFT] for x, y, z in paths[selected]]
         batch.shape(f"{base}/selected", ShapeKind.LINE_STRIPS3D, time_ns=time_ns, sequences=on_step,
                     strips=[chosen], colors=[SELECTED_COLOR], radii=[0.006])  # fmt: skip
     _add_scores(batch, attributes, time_ns, step=step, selected=selected, sink=sink)
+
+
+def _by_round(rounds: list[int], count: int) -> list[list[int]]:
+    """Candidate colours: the last search round's as :data:`CANDIDATE_COLOR`, earlier rounds fainter."""
+    if not rounds or len(rounds) != count:
+        return [CANDIDATE_COLOR] * count
+    last = max(*rounds, 1)
+    alpha = CANDIDATE_COLOR[3]
+    return [[*CANDIDATE_COLOR[:3], int(alpha * (0.3 + 0.7 * max(r, 1) / last))] for r in rounds]
 
 
 def _add_scores(
