@@ -36,7 +36,7 @@ from pathlib import Path
 import worldforge_otel
 from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
 from worldforge_otel.rerun import RerunOptions
-from worldforge_otel.rerun.blueprint import showcase_blueprint
+from worldforge_otel.pusht.blueprint import showcase_blueprint
 started = time.perf_counter()
 telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=Path({str(path)!r}), blueprint=showcase_blueprint),
                                       service_name="bench-pusht", set_global_providers=False)

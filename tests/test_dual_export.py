@@ -152,12 +152,12 @@ def test_the_pusht_showcase_sends_the_same_trace_to_the_jaeger_backend(tmp_path,
     showcase = EXAMPLE.parent / "pusht_showcase.py"
     result = subprocess.run(
         [sys.executable, str(showcase), "--otlp-endpoint", collector.grpc_endpoint, "--steps", "3",
-         "--candidates", "4", "--rerun-output", str(tmp_path / "pusht.rrd")],
+         "--candidates", "4", "--rounds", "1", "--rerun-output", str(tmp_path / "pusht.rrd")],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    spans = jaeger.wait_for_spans(1 + 1 + 3 * 5)  # episode, plan; per step: step, policy, score, execute, tabletop
+    spans = jaeger.wait_for_spans(1 + 1 + 3 * 6)  # episode, plan; per step: step, round, policy, score, execute, scene
     assert len({span["traceID"] for span in spans}) == 1  # the whole run is one trace
     in_jaeger, _ = jaeger_span_ids(jaeger, "worldforge-pusht-showcase")
-    assert len(in_jaeger) == 17
+    assert len(in_jaeger) == 20
     assert in_jaeger == rrd_span_ids(tmp_path / "pusht.rrd")

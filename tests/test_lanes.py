@@ -130,9 +130,10 @@ def views(blueprint) -> list[tuple[str, str | None, str | None]]:
 
 @pytest.mark.parametrize("which", ["default_blueprint", "showcase_blueprint"])
 def test_the_blueprints_show_the_lanes_where_the_viewer_can(which):
+    from worldforge_otel.pusht import blueprint as showcase
     from worldforge_otel.rerun import blueprint
 
-    shown = views(getattr(blueprint, which)())
+    shown = views(getattr(blueprint if which == "default_blueprint" else showcase, which)())
     lanes = [view for view in shown if view[0] == "StateTimelineView"]
     assert lanes == ([("StateTimelineView", "Spans over time", "/otel/lanes")] if has_lanes() else [])
     if which == "default_blueprint" and has_lanes():  # right under the 3D view

@@ -12,7 +12,7 @@ from conftest import Providers, bar_charts, column_cells, column_values, entity_
 from worldforge_otel.cli import build_parser, run_pusht
 from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
 from worldforge_otel.pusht.task import PushTSimulator, pose_error
-from worldforge_otel.rerun.tabletop import SELECTED_LIFT
+from worldforge_otel.rerun.scene import SELECTED_LIFT
 
 pytest.importorskip("gym_pusht", reason="the PushT showcase needs the pusht extra (gym-pusht)")
 pytest.importorskip("rich", reason="the PushT showcase needs the pusht extra (rich)")
@@ -122,7 +122,7 @@ def test_each_step_is_a_trace_subtree_of_search_rounds_then_execute(recorded):
 
     for step in steps:
         assert [s.name for s in children(step)] == ["pusht.search_round"] * ROUNDS + ["pusht.execute",
-                                                                                      "worldforge.tabletop"]
+                                                                                      "worldforge.scene"]
         assert step.attributes["pusht.candidates"] == PER_STEP and step.attributes["pusht.rounds"] == ROUNDS
         rounds = children(step)[:ROUNDS]
         assert [r.attributes["pusht.round"] for r in rounds] == list(range(1, ROUNDS + 1))

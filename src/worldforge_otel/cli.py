@@ -24,7 +24,6 @@ from typing import Any
 from worldforge_otel.collector.commands import add_commands as add_collector_commands
 from worldforge_otel.configure import Telemetry, configure
 from worldforge_otel.demo import run_demo
-from worldforge_otel.rerun.blueprint import showcase_blueprint
 from worldforge_otel.rerun.options import DEFAULT_DIRECTORY, RerunOptions
 from worldforge_otel.version import __version__
 
@@ -148,6 +147,7 @@ def _demo(args: argparse.Namespace) -> int:
 def run_pusht(args: argparse.Namespace, *, tracer_provider: Any = None, meter_provider: Any = None) -> int:
     """``worldforge-otel pusht``; the providers, when given, are attached to instead of created."""
     try:
+        from worldforge_otel.pusht.blueprint import showcase_blueprint
         from worldforge_otel.pusht.report import print_summary, progress
         from worldforge_otel.pusht.run import ShowcaseSettings, run_showcase
         from worldforge_otel.pusht.task import load_gym_pusht, missing_extra

@@ -92,25 +92,31 @@ BENCHMARK_METRIC_PREFIX: Final = "worldforge.benchmark.metric."
 IMAGE_EVENT: Final = "worldforge.artifact.image"
 IMAGE_NAME: Final = "worldforge.image.name"
 IMAGE_DATA: Final = "worldforge.image.data"  # a data:image/png;base64,... URI
-TABLETOP_STEP: Final = "worldforge.tabletop.step"
-TABLETOP_BOUNDS: Final = "worldforge.tabletop.bounds"  # [x0, y0, x1, y1], meters
-TABLETOP_BLOCK: Final = "worldforge.tabletop.block_outline"  # flat xyz, a closed outline
-TABLETOP_GOAL: Final = "worldforge.tabletop.goal_outline"
-TABLETOP_AGENT: Final = "worldforge.tabletop.agent"  # xyz
-TABLETOP_AGENT_RADIUS: Final = "worldforge.tabletop.agent_radius"
-TABLETOP_PATHS: Final = "worldforge.tabletop.candidate_paths"  # flat xyz of every candidate path, one after another
-TABLETOP_PATH_LENGTHS: Final = "worldforge.tabletop.candidate_path_lengths"  # points per candidate path
-TABLETOP_SCORES: Final = "worldforge.tabletop.scores"
-TABLETOP_SELECTED: Final = "worldforge.tabletop.selected_index"
-TABLETOP_ROUNDS: Final = "worldforge.tabletop.candidate_rounds"  # the search round of each candidate path
-TABLETOP_LOWER_IS_BETTER: Final = "worldforge.tabletop.lower_is_better"
-TABLETOP_METRIC_PREFIX: Final = "worldforge.tabletop.metric."
-TABLETOP_LATENCY_PREFIX: Final = "worldforge.tabletop.latency_ms."
+# A scene: one step of a planning run drawn in 3D (named outlines and markers, candidate paths, the choice, scores)
+SCENE_NAME: Final = "worldforge.scene.name"  # the scene's entity root and timeline, e.g. robotics_showcase
+SCENE_STEP: Final = "worldforge.scene.step"
+SCENE_OUTLINE_NAMES: Final = "worldforge.scene.outline_names"
+SCENE_OUTLINE_POINTS: Final = "worldforge.scene.outline_points"  # flat xyz of every outline, one after another
+SCENE_OUTLINE_LENGTHS: Final = "worldforge.scene.outline_lengths"  # points per outline
+SCENE_OUTLINE_COLORS: Final = "worldforge.scene.outline_colors"  # flat rgb per outline
+SCENE_OUTLINE_WIDTHS: Final = "worldforge.scene.outline_widths"  # line radius per outline, meters
+SCENE_MARKER_NAMES: Final = "worldforge.scene.marker_names"
+SCENE_MARKER_POSITIONS: Final = "worldforge.scene.marker_positions"  # flat xyz
+SCENE_MARKER_RADII: Final = "worldforge.scene.marker_radii"
+SCENE_MARKER_COLORS: Final = "worldforge.scene.marker_colors"  # flat rgb per marker
+SCENE_PATHS: Final = "worldforge.scene.candidate_paths"  # flat xyz of every candidate path, one after another
+SCENE_PATH_LENGTHS: Final = "worldforge.scene.candidate_path_lengths"  # points per candidate path
+SCENE_ROUNDS: Final = "worldforge.scene.candidate_rounds"  # the search round of each candidate path
+SCENE_SCORES: Final = "worldforge.scene.scores"
+SCENE_SELECTED: Final = "worldforge.scene.selected_index"
+SCENE_LOWER_IS_BETTER: Final = "worldforge.scene.lower_is_better"
+SCENE_METRIC_PREFIX: Final = "worldforge.scene.metric."
+SCENE_LATENCY_PREFIX: Final = "worldforge.scene.latency_ms."
 ARTIFACT_SPAN_NAMES: Final = {
     "world": "worldforge.world",
     "plan": "worldforge.plan",
     "benchmark": "worldforge.benchmark",
     "doctor": "worldforge.doctor",
     "image": "worldforge.image",
-    "tabletop": "worldforge.tabletop",
+    "scene": "worldforge.scene",
 }

@@ -17,7 +17,7 @@ from worldforge_otel.instrumentation.artifacts import (
     record_doctor,
     record_image,
     record_plan,
-    record_tabletop,
+    record_scene,
     record_world,
 )
 from worldforge_otel.instrumentation.handler import HandlerStats, ProviderEventHandler
@@ -30,6 +30,6 @@ __all__ = [
     "record_doctor",
     "record_image",
     "record_plan",
-    "record_tabletop",
+    "record_scene",
     "record_world",
 ]

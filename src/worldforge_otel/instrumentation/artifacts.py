@@ -8,7 +8,7 @@ Usage::
     telemetry.artifacts.record_benchmark(report)           # BenchmarkReport (one span event per result)
     telemetry.artifacts.record_doctor(forge.doctor())
     telemetry.artifacts.record_image("camera", png_bytes)  # PNG/JPEG bytes or a data: URI
-    telemetry.artifacts.record_tabletop({...})            # one step of a tabletop planning run (see the method)
+    telemetry.artifacts.record_scene({...})               # one step of a planning run drawn in 3D (see the method)
 
 Each call is one short ``INTERNAL`` span (a child of the current span) named ``worldforge.<kind>``. It carries
 the sanitized JSON payload (``worldforge.artifact.payload``, capped at ``max_payload_chars``: a larger one is
@@ -40,6 +40,7 @@ from worldforge_otel.version import __version__
 _LOG = logging.getLogger(__name__)
 DEFAULT_MAX_PAYLOAD_CHARS: Final = 32_768
 MAX_OBJECTS: Final = 4096
+DEFAULT_SCENE_COLOR: Final = (150, 150, 150)
 MAX_IMAGE_BYTES: Final = 4 * 1024 * 1024
 _IMAGE_TYPES: Final = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 _DATA_URI_PREFIXES: Final = tuple((f"data:{media_type};base64,", media_type) for _, media_type in _IMAGE_TYPES)
@@ -96,16 +97,19 @@ class ArtifactRecorder:
                                                    semconv.IMAGE_DATA: image_data_uri(image)})],
         )  # fmt: skip
 
-    def record_tabletop(self, snapshot: Mapping[str, Any]) -> None:
-        """Record one step of a tabletop planning run (the PushT showcase's): scene, candidates, scores, choice.
+    def record_scene(self, snapshot: Mapping[str, Any]) -> None:
+        """Record one step of a planning run as a scene: named outlines and markers, candidate paths, the choice.
 
-        ``snapshot`` keys, coordinates in meters as ``(x, y)`` or ``(x, y, z)``: ``step``; ``bounds``
-        ``[x0, y0, x1, y1]``; ``block`` and ``goal`` outlines (point lists); ``agent`` (a point) and
-        ``agent_radius``; ``candidates`` (one path per candidate); ``scores`` (one per candidate);
-        ``selected_index``; ``candidate_rounds`` (optional: the search round of each candidate, 1, 2, ...: the
-        earlier rounds are drawn fainter); ``lower_is_better``; ``metrics`` and ``latency_ms`` (name -> number).
+        ``snapshot`` keys (coordinates in meters, points as ``(x, y)`` or ``(x, y, z)``): ``scene`` (its name:
+        the entity root ``worldforge/<scene>`` and timeline ``worldforge_<scene>`` in Rerun; default
+        ``scene``); ``step``; ``outlines`` (name -> ``{"points": [...], "color": [r, g, b], "width": m}``, a
+        closed polyline each); ``markers`` (name -> ``{"position": p, "radius": m, "color": [r, g, b]}``);
+        ``candidates`` (one path per candidate); ``candidate_rounds`` (optional: each candidate's search round,
+        1, 2, ...: earlier rounds are drawn fainter); ``scores`` (one per candidate); ``selected_index``;
+        ``lower_is_better``; ``metrics`` and ``latency_ms`` (name -> number). The PushT showcase records one per
+        planning step (``worldforge_otel.pusht``).
         """
-        self._record("tabletop", lambda: _tabletop_attributes(snapshot, self.max_payload_chars))
+        self._record("scene", lambda: _scene_attributes(snapshot, self.max_payload_chars))
 
     def _record(self, kind: str, attributes: Any, *, events: Any = None) -> None:
         if not self.enabled:
@@ -310,34 +314,86 @@ def _flat_points(points: object) -> list[float]:
     return flat
 
 
-def _tabletop_attributes(snapshot: Mapping[str, Any], max_chars: int) -> dict[str, AttributeValue]:
+def _scene_attributes(snapshot: Mapping[str, Any], max_chars: int) -> dict[str, AttributeValue]:
     paths = [path for path in snapshot.get("candidates") or [] if isinstance(path, Sequence)][:MAX_OBJECTS]
     flat_paths = [_flat_points(path) for path in paths]
     scores = [float(s) if isinstance(s, int | float) and math.isfinite(s) else math.nan
               for s in snapshot.get("scores") or []]  # fmt: skip
     step, selected = snapshot.get("step"), snapshot.get("selected_index")
-    agent = _xyz(snapshot.get("agent"))
-    document = {key: snapshot.get(key) for key in ("step", "scores", "selected_index", "lower_is_better", "metrics",
-                                                    "latency_ms", "bounds")}  # fmt: skip
+    document = {key: snapshot.get(key) for key in ("scene", "step", "scores", "selected_index", "lower_is_better",
+                                                    "metrics", "latency_ms")}  # fmt: skip
     attributes = _payload_attributes(document, max_chars)
     attributes.update({
-        semconv.TABLETOP_STEP: step if isinstance(step, int) and not isinstance(step, bool) else 0,
-        semconv.TABLETOP_BOUNDS: [float(v) for v in (snapshot.get("bounds") or [])[:4]],
-        semconv.TABLETOP_BLOCK: _flat_points(snapshot.get("block")),
-        semconv.TABLETOP_GOAL: _flat_points(snapshot.get("goal")),
-        semconv.TABLETOP_AGENT: agent or [],
-        semconv.TABLETOP_AGENT_RADIUS: float(snapshot.get("agent_radius") or 0.0),
-        semconv.TABLETOP_PATHS: [v for path in flat_paths for v in path],
-        semconv.TABLETOP_PATH_LENGTHS: [len(path) // 3 for path in flat_paths],
-        semconv.TABLETOP_SCORES: scores,
-        semconv.TABLETOP_SELECTED: selected if isinstance(selected, int) and not isinstance(selected, bool) else -1,
-        semconv.TABLETOP_ROUNDS: [r if isinstance(r, int) and not isinstance(r, bool) else 0
-                                  for r in (snapshot.get("candidate_rounds") or [])][: len(paths)],
-        semconv.TABLETOP_LOWER_IS_BETTER: bool(snapshot.get("lower_is_better", True)),
-        **_numbers(snapshot.get("metrics"), semconv.TABLETOP_METRIC_PREFIX),
-        **_numbers(snapshot.get("latency_ms"), semconv.TABLETOP_LATENCY_PREFIX),
+        semconv.SCENE_NAME: _label(snapshot.get("scene") or "scene"),
+        semconv.SCENE_STEP: step if isinstance(step, int) and not isinstance(step, bool) else 0,
+        **_outline_attributes(snapshot.get("outlines")),
+        **_marker_attributes(snapshot.get("markers")),
+        semconv.SCENE_PATHS: [v for path in flat_paths for v in path],
+        semconv.SCENE_PATH_LENGTHS: [len(path) // 3 for path in flat_paths],
+        semconv.SCENE_ROUNDS: [r if isinstance(r, int) and not isinstance(r, bool) else 0
+                               for r in (snapshot.get("candidate_rounds") or [])][: len(paths)],
+        semconv.SCENE_SCORES: scores,
+        semconv.SCENE_SELECTED: selected if isinstance(selected, int) and not isinstance(selected, bool) else -1,
+        semconv.SCENE_LOWER_IS_BETTER: bool(snapshot.get("lower_is_better", True)),
+        **_numbers(snapshot.get("metrics"), semconv.SCENE_METRIC_PREFIX),
+        **_numbers(snapshot.get("latency_ms"), semconv.SCENE_LATENCY_PREFIX),
     })  # fmt: skip
     return attributes
+
+
+def _named(items: object) -> list[tuple[str, Mapping[str, Any]]]:
+    pairs = items.items() if isinstance(items, Mapping) else []
+    return [(_label(name), spec) for name, spec in pairs if isinstance(spec, Mapping)][:MAX_OBJECTS]
+
+
+def _rgb(value: object, default: Sequence[int]) -> list[int]:
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) >= 3:
+        try:
+            return [min(255, max(0, int(c))) for c in value[:3]]
+        except (TypeError, ValueError):
+            pass
+    return list(default)
+
+
+def _outline_attributes(outlines: object) -> dict[str, AttributeValue]:
+    names: list[str] = []
+    points: list[float] = []
+    lengths: list[int] = []
+    colors: list[int] = []
+    widths: list[float] = []
+    for name, spec in _named(outlines):
+        flat = _flat_points(spec.get("points"))
+        width = spec.get("width")
+        if not (isinstance(width, int | float) and math.isfinite(width) and width > 0):
+            width = 0.002
+        names.append(name)
+        points.extend(flat)
+        lengths.append(len(flat) // 3)
+        colors.extend(_rgb(spec.get("color"), DEFAULT_SCENE_COLOR))
+        widths.append(float(width))
+    return {semconv.SCENE_OUTLINE_NAMES: names, semconv.SCENE_OUTLINE_POINTS: points,
+            semconv.SCENE_OUTLINE_LENGTHS: lengths, semconv.SCENE_OUTLINE_COLORS: colors,
+            semconv.SCENE_OUTLINE_WIDTHS: widths}  # fmt: skip
+
+
+def _marker_attributes(markers: object) -> dict[str, AttributeValue]:
+    names: list[str] = []
+    positions: list[float] = []
+    radii: list[float] = []
+    colors: list[int] = []
+    for name, spec in _named(markers):
+        position = _xyz(spec.get("position"))
+        if position is None:
+            continue
+        radius = spec.get("radius")
+        if not (isinstance(radius, int | float) and math.isfinite(radius) and radius > 0):
+            radius = 0.01
+        names.append(name)
+        positions.extend(position)
+        radii.append(float(radius))
+        colors.extend(_rgb(spec.get("color"), DEFAULT_SCENE_COLOR))
+    return {semconv.SCENE_MARKER_NAMES: names, semconv.SCENE_MARKER_POSITIONS: positions,
+            semconv.SCENE_MARKER_RADII: radii, semconv.SCENE_MARKER_COLORS: colors}  # fmt: skip
 
 
 _default: ArtifactRecorder | None = None
@@ -378,6 +434,6 @@ def record_image(name: str, image: bytes | str) -> None:
     default_recorder().record_image(name, image)
 
 
-def record_tabletop(snapshot: Mapping[str, Any]) -> None:
-    """Record a tabletop planning step on the global TracerProvider; see :meth:`ArtifactRecorder.record_tabletop`."""
-    default_recorder().record_tabletop(snapshot)
+def record_scene(snapshot: Mapping[str, Any]) -> None:
+    """Record a scene (one planning step) on the global TracerProvider; see :meth:`ArtifactRecorder.record_scene`."""
+    default_recorder().record_scene(snapshot)

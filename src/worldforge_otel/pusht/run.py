@@ -7,16 +7,16 @@ again from where the T ended up (a chunk is a few actions of 0.1 s). The run end
 :data:`SUCCESS_COVERAGE` of its goal, gym-pusht's criterion) or after ``max_actions`` actions.
 
 One trace holds the run: ``pusht.episode`` > ``pusht.plan_step`` > ``pusht.search_round`` > the policy and
-score provider spans (from their ``ProviderEvent``s), and ``pusht.execute``. Each step is also a tabletop
-artifact (the candidates of every round, fading by round, and the chosen path) and a few metrics; the
-executed path is recorded as a plan.
+score provider spans (from their ``ProviderEvent``s), and ``pusht.execute``. Each step is also a scene
+artifact (:mod:`.scene`: the candidates of every round, fading by round, and the chosen path) and a few
+metrics; the executed path is recorded as a plan.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
@@ -27,17 +27,13 @@ from worldforge_otel.instrumentation.artifacts import ArtifactRecorder
 from worldforge_otel.pusht.capabilities import CapabilityCalls
 from worldforge_otel.pusht.planner import PhysicsScore, PushPolicy
 from worldforge_otel.pusht.results import candidate_chunks
+from worldforge_otel.pusht.scene import meters, scene_snapshot
 from worldforge_otel.pusht.search import CrossEntropySearch
 from worldforge_otel.pusht.task import (
-    AGENT_RADIUS,
-    GOAL_POSE,
-    METERS_PER_UNIT,
-    TABLE_BOUNDS,
     Point,
     PushTSimulator,
     TabletopState,
     pose_error,
-    t_outline,
 )
 from worldforge_otel.version import __version__
 
@@ -163,7 +159,7 @@ def run_showcase(
                     score_duration.record(outcome.score_ms / 1000)
                     error_gauge.set(outcome.pose_error)
                     if artifacts is not None:
-                        artifacts.record_tabletop(snapshot)
+                        artifacts.record_scene(snapshot)
                 run.steps.append(outcome)
                 if on_step is not None:
                     on_step(outcome)
@@ -214,7 +210,12 @@ def _plan_step(
         execute_ms=(done - executing) * 1000,
     )
     candidate_rounds = [found.round for found in rounds for _ in found.chunks]
-    snapshot = tabletop_snapshot(state, after, chunks, scores, outcome, candidate_rounds=candidate_rounds)
+    snapshot = scene_snapshot(
+        state, after, chunks, scores, step=step, selected_index=best, candidate_rounds=candidate_rounds,
+        metrics={"pose_error": outcome.pose_error, "predicted_pose_error": outcome.predicted_pose_error,
+                 "coverage": outcome.coverage, "best_score": outcome.best_score},
+        latency_ms={"policy": outcome.policy_ms, "score": outcome.score_ms, "execute": outcome.execute_ms},
+    )  # fmt: skip
     return outcome, chunk, snapshot
 
 
@@ -259,48 +260,11 @@ def _search(
     return rounds
 
 
-def _meters(point: Sequence[float]) -> list[float]:
-    return [point[0] * METERS_PER_UNIT, point[1] * METERS_PER_UNIT, 0.0]
-
-
-def tabletop_snapshot(
-    before: TabletopState,
-    after: TabletopState,
-    chunks: list[list[Point]],
-    scores: list[float],
-    outcome: StepOutcome,
-    *,
-    candidate_rounds: list[int] | None = None,
-) -> dict[str, Any]:
-    """The ``record_tabletop`` document of a step: the scene after it, the candidates from the state before it."""
-    x0, y0, x1, y1 = TABLE_BOUNDS
-    return {
-        "step": outcome.step,
-        "bounds": [x0 * METERS_PER_UNIT, y0 * METERS_PER_UNIT, x1 * METERS_PER_UNIT, y1 * METERS_PER_UNIT],
-        "block": [_meters(p) for p in t_outline(after.block)],
-        "goal": [_meters(p) for p in t_outline(GOAL_POSE)],
-        "agent": _meters(after.agent),
-        "agent_radius": AGENT_RADIUS * METERS_PER_UNIT,
-        "candidates": [[_meters(before.agent), *(_meters(p) for p in chunk)] for chunk in chunks],
-        "scores": scores,
-        "selected_index": outcome.selected_index,
-        "candidate_rounds": candidate_rounds or [],
-        "lower_is_better": True,
-        "metrics": {
-            "pose_error": outcome.pose_error,
-            "predicted_pose_error": outcome.predicted_pose_error,
-            "coverage": outcome.coverage,
-            "best_score": outcome.best_score,
-        },
-        "latency_ms": {"policy": outcome.policy_ms, "score": outcome.score_ms, "execute": outcome.execute_ms},
-    }
-
-
 def executed_plan(targets: list[Point]) -> dict[str, Any]:
     """The executed agent targets as a WorldForge-shaped plan document (``move_to`` actions, meters)."""
     return {
         "goal": "push the T-block onto its goal pose",
         "actions": [
-            {"type": "move_to", "parameters": {"target": dict(zip("xyz", _meters(p), strict=True))}} for p in targets
+            {"type": "move_to", "parameters": {"target": dict(zip("xyz", meters(p), strict=True))}} for p in targets
         ],
     }

@@ -6,7 +6,7 @@
 | plan | ``worldforge/plans/<provider>/<planner>/<n>/payload``, ``/action_targets`` Points3D, ``/action_path`` LineStrips3D | ``worldforge_plan`` = n |
 | benchmark | ``worldforge/benchmarks/<provider>/<operation>/result`` TextDocument, one Scalars per metric, ``/latency_ms`` BarChart (min, p50, average, p95, max) | ``worldforge_benchmark_result`` |
 | doctor | ``worldforge/diagnostics/doctor`` TextDocument | |
-| tabletop | ``worldforge/robotics_showcase/{tabletop,scores,runtime}/*`` (see :mod:`.tabletop`) | ``worldforge_robotics_showcase`` |
+| scene | ``worldforge/<scene>/{tabletop,scores,runtime}/*`` (see :mod:`.scene`) | ``worldforge_<scene>`` |
 | image (any span) | ``worldforge/media/<span name>/<name>`` EncodedImage | |
 
 Everything is also on ``worldforge_time`` at the span's (or event's) time.
@@ -37,8 +37,8 @@ from worldforge_otel.rerun.layout import (
     plan_path,
     world_path,
 )
+from worldforge_otel.rerun.scene import add_scene
 from worldforge_otel.rerun.sinks import RerunSink
-from worldforge_otel.rerun.tabletop import add_tabletop
 from worldforge_otel.sanitize import clean_text
 
 LATENCY_BARS: Final = ("min_latency_ms", "p50_latency_ms", "average_latency_ms", "p95_latency_ms", "max_latency_ms")
@@ -68,8 +68,8 @@ def add_artifact(batch: ColumnBatch, span: ReadableSpan, sink: RerunSink) -> Non
             if event.name == semconv.BENCHMARK_RESULT_EVENT:
                 index = sink.next_sequence(1, BENCHMARK_TIMELINE)
                 _add_benchmark_result(batch, event.attributes or {}, event.timestamp or time_ns, index)
-    elif kind == "tabletop":
-        add_tabletop(batch, attributes, time_ns, sink)
+    elif kind == "scene":
+        add_scene(batch, attributes, time_ns, sink)
     elif kind == "doctor" and payload is not None:
         batch.document(DOCTOR_PATH, payload, time_ns=time_ns)
 

@@ -11,9 +11,9 @@
 | Text log "Events & logs" | provider event lines, span lines, OTel logs |
 | Document tabs | "Trace tree", world state, event payloads, plans, benchmark results and the doctor report |
 
-:func:`showcase_blueprint` (the PushT showcase): the tabletop seen from above, the spans' lanes, the candidate score
-bars, the goal coverage and pose error, the step's latencies, the text log and the trace, on the ``worldforge_time`` timeline (which every row
-has, the text log's included).
+The view helpers (:func:`text_log_view`, :func:`lanes_view`, :func:`waterfall_view`, :func:`trace_tree_view`,
+:func:`panels`, :func:`stacked`) are building blocks for other layouts, e.g. the PushT showcase's
+(``worldforge_otel.pusht.blueprint``).
 
 Both open with the side panels collapsed and, where the viewer supports it (rerun-sdk >= 0.25), the time
 cursor following the end of the data, so the first picture is the finished run. Only ``rerun.blueprint``
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 from worldforge_otel.rerun.layout import (
     BENCHMARKS_ROOT,
@@ -34,7 +34,6 @@ from worldforge_otel.rerun.layout import (
     MEDIA_ROOT,
     METRICS_ROOT,
     PLANS_ROOT,
-    SHOWCASE_ROOT,
     SPANS_ROOT,
     TIME_TIMELINE,
     WATERFALL_PATH,
@@ -42,26 +41,24 @@ from worldforge_otel.rerun.layout import (
 )
 from worldforge_otel.rerun.waterfall import VIEW_BOUNDS
 
-TABLE_CENTER: Final = (0.256, 0.256)  # the PushT table is 0.512 m square (see worldforge_otel.pusht.task)
-
 
 def _under(*roots: str) -> list[str]:
     return [f"+ /{root}/**" for root in roots]
 
 
-def _accepted(factory: Callable[..., Any], **keywords: Any) -> Any:
+def accepted(factory: Callable[..., Any], **keywords: Any) -> Any:
     """``factory(**keywords)`` without the keywords this rerun-sdk does not know (newer ones are optional)."""
     parameters = inspect.signature(factory).parameters
     return factory(**{name: value for name, value in keywords.items() if name in parameters})
 
 
-def _panels(rrb: Any, *, timeline: str | None = None) -> list[Any]:
+def panels(rrb: Any, *, timeline: str | None = None) -> list[Any]:
     """Side panels collapsed; the time panel small, on ``timeline``, with the cursor following the newest data."""
-    time_panel = _accepted(rrb.TimePanel, state="collapsed", timeline=timeline, play_state="following")
+    time_panel = accepted(rrb.TimePanel, state="collapsed", timeline=timeline, play_state="following")
     return [rrb.BlueprintPanel(state="collapsed"), rrb.SelectionPanel(state="collapsed"), time_panel]
 
 
-def _text_log(rrb: Any) -> Any:
+def text_log_view(rrb: Any) -> Any:
     """Time, level and the line (rerun-sdk >= 0.41 hides the entity path: the line names its source)."""
     columns = None
     if hasattr(rrb, "TextLogColumns"):  # rerun-sdk >= 0.41
@@ -72,30 +69,31 @@ def _text_log(rrb: Any) -> Any:
             text_log_columns=[TextLogColumn("LogLevel"), TextLogColumn("Body"),
                               TextLogColumn("EntityPath", visible=False)],
         )  # fmt: skip
-    return _accepted(rrb.TextLogView, name="Events & logs", origin="/", columns=columns,
+    return accepted(rrb.TextLogView, name="Events & logs", origin="/", columns=columns,
                      contents=_under(EVENTS_ROOT, SPANS_ROOT, LOGS_ROOT))  # fmt: skip
 
 
-def _waterfall(rrb: Any) -> Any:
+def waterfall_view(rrb: Any) -> Any:
     """The latest trace at the time cursor, framed on the picture's fixed bounds (nothing drawn lies outside)."""
     (x_range, y_range) = VIEW_BOUNDS
     bounds = rrb.VisualBounds2D(x_range=x_range, y_range=y_range)
     return rrb.Spatial2DView(name="Trace waterfall", origin=f"/{WATERFALL_PATH}", visual_bounds=bounds)
 
 
-def _lanes(rrb: Any) -> Any | None:
+def lanes_view(rrb: Any) -> Any | None:
     """The spans as lanes over time (rerun-sdk >= 0.32 has the view); None where the viewer cannot draw them."""
     view = getattr(rrb, "StateTimelineView", None)
     return view(name="Spans over time", origin=f"/{LANES_ROOT}") if view is not None else None
 
 
-def _stacked(rrb: Any, *views_and_shares: tuple[Any | None, float]) -> Any:
+def stacked(rrb: Any, *views_and_shares: tuple[Any | None, float]) -> Any:
     """A Vertical of the views that exist, with their row shares."""
     present = [(view, share) for view, share in views_and_shares if view is not None]
     return rrb.Vertical(*(view for view, _ in present), row_shares=[share for _, share in present])
 
 
-def _trace_tree(rrb: Any) -> Any:
+def trace_tree_view(rrb: Any) -> Any:
+    """The span tree of the trace in the waterfall."""
     return rrb.TextDocumentView(name="Trace tree", origin=f"/{WATERFALL_PATH}")
 
 
@@ -124,7 +122,7 @@ def default_blueprint(benchmark_charts: Sequence[str] = ()) -> Any:
 
     scene = rrb.Spatial3DView(name="World & plans", origin="/", contents=_under(WORLDS_ROOT, PLANS_ROOT))
     pictures = rrb.Horizontal(
-        rrb.Tabs(_waterfall(rrb), rrb.Spatial2DView(name="Media", origin=f"/{MEDIA_ROOT}")),
+        rrb.Tabs(waterfall_view(rrb), rrb.Spatial2DView(name="Media", origin=f"/{MEDIA_ROOT}")),
         _benchmark_charts(rrb, benchmark_charts),
         column_shares=[3, 2],
     )
@@ -136,7 +134,7 @@ def default_blueprint(benchmark_charts: Sequence[str] = ()) -> Any:
                            plot_legend=legend),
     )  # fmt: skip
     documents = rrb.Tabs(
-        _trace_tree(rrb),
+        trace_tree_view(rrb),
         rrb.TextDocumentView(name="World state", origin=f"/{WORLDS_ROOT}"),
         rrb.TextDocumentView(name="Event payloads", origin=f"/{EVENTS_ROOT}"),
         rrb.TextDocumentView(name="Plans", origin=f"/{PLANS_ROOT}"),
@@ -146,54 +144,9 @@ def default_blueprint(benchmark_charts: Sequence[str] = ()) -> Any:
     )
     return rrb.Blueprint(
         rrb.Horizontal(
-            _stacked(rrb, (scene, 4), (_lanes(rrb), 2), (pictures, 4)),
-            rrb.Vertical(_text_log(rrb), series, documents, row_shares=[2, 2, 2]),
+            stacked(rrb, (scene, 4), (lanes_view(rrb), 2), (pictures, 4)),
+            rrb.Vertical(text_log_view(rrb), series, documents, row_shares=[2, 2, 2]),
             column_shares=[3, 2],
         ),
-        *_panels(rrb),
-    )
-
-
-def showcase_blueprint() -> Any:
-    """The PushT showcase's layout: the tabletop from above next to the planner's scores (imports rerun-sdk)."""
-    import rerun.blueprint as rrb
-
-    x, y = TABLE_CENTER
-    from_above: dict[str, Any] = {}
-    if "position" in inspect.signature(rrb.EyeControls3D).parameters:  # rerun-sdk >= 0.25 places the camera
-        eye = rrb.EyeControls3D(position=[x, y - 0.04, 0.5], look_target=[x, y, 0.0], eye_up=[0.0, 0.0, 1.0])
-        from_above["eye_controls"] = eye
-    tabletop = rrb.Spatial3DView(
-        name="Tabletop (goal green, block blue, candidates grey by search round, chosen orange)",
-        origin=f"/{SHOWCASE_ROOT}/tabletop",
-        line_grid=rrb.LineGrid3D(visible=False),
-        **from_above,
-    )
-    scores = f"/{SHOWCASE_ROOT}/scores"
-    right = rrb.Vertical(
-        rrb.BarChartView(
-            name="Candidate scores (lower is better)",
-            origin=f"{scores}/candidates",
-            plot_legend=rrb.PlotLegend(visible=False),
-        ),
-        rrb.Tabs(
-            rrb.TimeSeriesView(name="Goal coverage (success at 0.95)", origin=scores, contents=["$origin/coverage"],
-                               plot_legend=rrb.PlotLegend(visible=False)),
-            rrb.TimeSeriesView(
-                name="Pose error (executed, predicted)",
-                origin=scores,
-                contents=["$origin/pose_error", "$origin/predicted_pose_error"],
-                plot_legend=rrb.PlotLegend(corner=rrb.Corner2D.RightTop),  # the error falls: the top right is free
-            ),
-        ),
-        rrb.TimeSeriesView(name="Step latency (ms): score, policy, execute", origin=f"/{SHOWCASE_ROOT}/runtime",
-                           plot_legend=rrb.PlotLegend(visible=False)),  # it covered the lines; hovering names one
-        rrb.Tabs(_trace_tree(rrb), _waterfall(rrb)),
-        row_shares=[2, 2, 2, 2],
-    )
-    return rrb.Blueprint(
-        rrb.Horizontal(
-            _stacked(rrb, (tabletop, 3), (_lanes(rrb), 1), (_text_log(rrb), 1)), right, column_shares=[3, 2]
-        ),
-        *_panels(rrb, timeline=TIME_TIMELINE),
+        *panels(rrb),
     )

@@ -14,9 +14,9 @@
 | ``worldforge/benchmarks/<provider>/<operation>/{result,<metric>,latency_ms}`` | a benchmark result and its numbers |
 | ``worldforge/diagnostics/doctor`` | TextDocument, the doctor report |
 | ``worldforge/media/<span name>/<name>`` | EncodedImage carried by a span |
-| ``worldforge/robotics_showcase/tabletop/{table,goal,block,agent,candidates,selected}`` | a tabletop planning step |
-| ``worldforge/robotics_showcase/scores/{candidates,candidate_score,selected_index,<metric>}`` | its scores |
-| ``worldforge/robotics_showcase/runtime/<name>_ms`` | its latencies |
+| ``worldforge/<scene>/tabletop/{<outline>,<marker>,candidates,selected}`` | a scene: one step of a planning run |
+| ``worldforge/<scene>/scores/{candidates,candidate_score,selected_index,<metric>}`` | its scores |
+| ``worldforge/<scene>/runtime/<name>_ms`` | its latencies |
 | ``otel/traces/waterfall/{bars,labels,events,tree}`` | the trace waterfall of the latest trace at the time cursor |
 | ``otel/traces/<trace_id>/tree`` | TextDocument, each drawn trace's span tree |
 | ``otel/lanes/<service>/<span name>`` | StateChange: when spans of that name were in flight (rerun-sdk >= 0.32) |
@@ -27,7 +27,8 @@
 Timelines: ``worldforge_event`` (sequence of provider events), ``worldforge_time`` (wall clock, from the
 spans' and data points' own timestamps, so everything lines up), ``worldforge_step`` (world step),
 ``worldforge_plan`` (plan sequence), ``worldforge_benchmark_result`` (benchmark result index),
-``worldforge_robotics_showcase`` (tabletop planning step) and ``worldforge_candidate`` (candidate-score sequence).
+``worldforge_<scene>`` (a scene's planning step; the PushT showcase's is ``worldforge_robotics_showcase``) and
+``worldforge_candidate`` (candidate-score sequence).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ TIME_TIMELINE: Final = "worldforge_time"
 STEP_TIMELINE: Final = "worldforge_step"
 PLAN_TIMELINE: Final = "worldforge_plan"
 BENCHMARK_TIMELINE: Final = "worldforge_benchmark_result"
-SHOWCASE_TIMELINE: Final = "worldforge_robotics_showcase"
 CANDIDATE_TIMELINE: Final = "worldforge_candidate"
 
 EVENTS_ROOT: Final = "worldforge/events"
@@ -50,7 +50,6 @@ PLANS_ROOT: Final = "worldforge/plans"
 BENCHMARKS_ROOT: Final = "worldforge/benchmarks"
 DOCTOR_PATH: Final = "worldforge/diagnostics/doctor"
 MEDIA_ROOT: Final = "worldforge/media"
-SHOWCASE_ROOT: Final = "worldforge/robotics_showcase"
 TRACES_ROOT: Final = "otel/traces"
 LANES_ROOT: Final = "otel/lanes"
 WATERFALL_PATH: Final = f"{TRACES_ROOT}/waterfall"
@@ -142,6 +141,16 @@ def exporter_health_paths(signal: str) -> tuple[str, str, str]:
     item = _EXPORTED_ITEMS.get(signal, path_part(signal))
     exported = f"{SELF_ROOT}/otel.sdk.exporter.{item}.exported"
     return exported, f"{exported}/error.type=dropped", f"{SELF_ROOT}/otel.sdk.exporter.operation.duration/{item}"
+
+
+def scene_root(scene: str) -> str:
+    """Entity root of a scene (``record_scene``): ``worldforge/<scene>``."""
+    return f"worldforge/{path_part(scene)}"
+
+
+def scene_timeline(scene: str) -> str:
+    """The step timeline of a scene: ``worldforge_<scene>``."""
+    return f"worldforge_{path_part(scene)}"
 
 
 def event_level(phase: str) -> str:
