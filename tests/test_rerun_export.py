@@ -345,3 +345,63 @@ def test_an_httpx_call_span_shows_its_url_without_secrets_and_its_status(tmp_pat
     assert column_values(frame, log, status_key) == [200]
     assert column_values(frame, log, "otel.span_kind") == ["CLIENT"]
     assert_not_recorded(path, "s3cret-pw", "sk-live-123")
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local IPv4 addresses listening on ``port`` (from /proc/net/tcp: state 0A is LISTEN)."""
+    from pathlib import Path
+
+    found = set()
+    table = Path("/proc/net/tcp").read_text(encoding="ascii")
+    for line in table.splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+def test_serving_grpc_lets_a_viewer_read_the_data_on_this_machine_only(tmp_path):
+    """A real client (the rerun CLI saving what it receives) reads the served spans back."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import rerun as rr
+
+    from otlp_backend import free_port
+
+    port = free_port()
+    exporter = RerunSpanExporter(options=RerunOptions(serve_grpc_port=port))
+    provider = TracerProvider(resource=Resource.create({"service.name": "served"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("t").start_span("served span").end()
+    try:
+        assert exporter.sink.server_url == f"rerun+http://127.0.0.1:{port}/proxy"
+        listening = _listening_addresses(port)
+        assert listening, "nothing listens on the served port"
+        if exporter.sink.server_bind == "127.0.0.1":  # rerun-sdk >= 0.41; older ones serve every interface (warned)
+            assert listening == {"127.0.0.1"}
+        if not hasattr(rr, "GrpcServerSink"):  # rerun-sdk 0.24: no CLI client that saves a served stream
+            return
+        saved = tmp_path / "client.rrd"
+        rerun_cli = Path(sys.executable).with_name("rerun")
+        client = subprocess.Popen([str(rerun_cli), exporter.sink.server_url, "--save", str(saved), "--port",
+                                   str(free_port())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (saved.exists() and saved.stat().st_size > 1000):
+                time.sleep(0.2)
+            time.sleep(1.0)
+        finally:
+            client.terminate()
+            client.wait(timeout=10)
+        from rerun.chunk import RrdReader
+
+        texts = [str(value) for chunk in RrdReader(str(saved)).stream().to_chunks()
+                 if str(chunk.entity_path) == "/otel/spans/served/served_span/log"
+                 for column in chunk.to_record_batch().columns for value in column.to_pylist()]  # fmt: skip
+        assert any("served span" in text for text in texts), texts
+    finally:
+        provider.shutdown()

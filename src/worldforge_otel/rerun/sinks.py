@@ -55,6 +55,7 @@ class RerunSink:
         self.options = resolve_options(options)
         self.save_path: Path | None = None
         self.server_url: str | None = None
+        self.server_bind: str | None = None  # the address the gRPC server listens on, when serving
         self._lock = threading.Lock()
         self._sequences: dict[str, int] = {}
         self._closed = False
@@ -264,8 +265,14 @@ class RerunSink:
     def _server_sink(self, rr: Any, recording: Any, port: int, *, others: bool) -> list[Any]:
         server_sink = getattr(rr, "GrpcServerSink", None)
         if server_sink is not None:  # rerun-sdk >= 0.25 can combine a server with other sinks
+            try:  # rerun-sdk >= 0.41: bound to this machine only (rerun's default is every interface)
+                sink = server_sink(bind_ip=SERVE_GRPC_BIND_IP, port=port)
+                self.server_bind = SERVE_GRPC_BIND_IP
+            except TypeError:  # rerun-sdk 0.25-0.40
+                sink = server_sink(grpc_port=port)
+                self._warn_every_interface(rr, port)
             self.server_url = f"rerun+http://127.0.0.1:{port}/proxy"
-            return [server_sink(grpc_port=port)]
+            return [sink]
         if others:
             _LOG.warning(
                 "worldforge_otel: rerun-sdk %s cannot serve gRPC next to other destinations; "
@@ -274,7 +281,17 @@ class RerunSink:
                 port,
             )
         self.server_url = recording.serve_grpc(grpc_port=port)
+        self._warn_every_interface(rr, port)
         return []
+
+    def _warn_every_interface(self, rr: Any, port: int) -> None:
+        self.server_bind = "0.0.0.0"  # what this rerun-sdk does; said below
+        _LOG.warning(
+            "worldforge_otel: rerun-sdk %s serves the recording on port %d of every network interface, without "
+            "authentication; rerun-sdk >= 0.41 lets it bind to 127.0.0.1 only",
+            getattr(rr, "__version__", "?"),
+            port,
+        )
 
     def _send(self, recording: Any, group: ColumnGroup) -> None:
         rr = self._rr
@@ -409,6 +426,7 @@ def _run_with_deadline(action: Any, timeout_secs: float, what: str, *, thread_na
 
 _UNFINISHED: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 MAX_BENCHMARK_CHARTS: Final = 16
+SERVE_GRPC_BIND_IP: Final = "127.0.0.1"
 _CLOSE_THREAD_PREFIX: Final = "worldforge-otel-rerun-close-"
 EXIT_GRACE_SECS: Final = 10.0
 
