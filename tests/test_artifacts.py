@@ -314,3 +314,30 @@ def test_a_hostile_scene_snapshot_never_raises_and_is_counted_or_drawn(tmp_path)
     assert [[float(c) for c in p] for p in block[0]] == [[0, 0, 0], [0.5, 0.5, 0], [0, 0, 0]]  # bad point skipped
     assert column_cells(frame, f"{showcase}/tabletop/block", "LineStrips3D:radii") == [[pytest.approx(0.002)]]
     assert column_cells(frame, f"{showcase}/tabletop/pin", "Points3D:radii") == [[pytest.approx(0.01)]]
+
+
+class _Hostile:
+    """An object whose to_dict raises, and whose str raises too."""
+
+    def to_dict(self):
+        raise RuntimeError("boom")
+
+    def __str__(self):
+        raise RuntimeError("no str either")
+
+
+@pytest.mark.parametrize("record", ["world", "plan", "benchmark", "doctor", "image", "scene"])
+def test_no_public_record_call_raises_into_the_host_on_hostile_input(record, providers):
+    from worldforge_otel.instrumentation import ArtifactRecorder
+
+    recorder = ArtifactRecorder(tracer_provider=providers.tracer_provider)
+    method = getattr(recorder, f"record_{record}")
+    hostile = [object(), _Hostile(), "not json", b"\xff\xfe", 42, None, float("nan"), {"results": object()},
+               {"scene": {"objects": 7}}, {"outlines": _Hostile()}]  # fmt: skip
+    for value in hostile:
+        if record == "image":
+            method(_Hostile(), value)  # type: ignore[arg-type]
+        else:
+            method(value)
+    assert recorder.artifacts_recorded + recorder.artifacts_dropped == len(hostile)
+    assert recorder.artifacts_dropped >= 3  # at least the object, the raising one and the number were no report

@@ -77,11 +77,17 @@ class ArtifactRecorder:
 
     def record_benchmark(self, report: object) -> None:
         """Record a benchmark report: one ``worldforge.benchmark.result`` span event per result."""
-        document = _as_dict(report)
+        read: list[dict[str, Any]] = []
+
+        def document() -> dict[str, Any]:  # read once, inside the guard: a report that cannot be read is counted
+            if not read:
+                read.append(_as_dict(report))
+            return read[0]
+
         self._record(
             "benchmark",
-            lambda: _payload_attributes(document, self.max_payload_chars),
-            events=lambda: _benchmark_events(document, self.max_payload_chars),
+            lambda: _payload_attributes(document(), self.max_payload_chars),
+            events=lambda: _benchmark_events(document(), self.max_payload_chars),
         )
 
     def record_doctor(self, report: object) -> None:
