@@ -47,6 +47,10 @@ class TooLargeError(ValueError):
     """The body is over the size limit."""
 
 
+DISCARD_FACTOR: Final = 4  # an oversized body is read and dropped up to this many times the limit, then cut
+DISCARD_MIN_BYTES: Final = 64 * 1024 * 1024
+
+
 class OtlpHttpApp:
     """The ASGI application: one OTLP request in, one answer out."""
 
@@ -77,7 +81,10 @@ class OtlpHttpApp:
         try:
             body = await self._body(receive, headers)
         except TooLargeError as error:
-            await _status(send, 413, _RESOURCE_EXHAUSTED, str(error), as_json=as_json)
+            # The rest of the body was read and discarded (bounded), so the client, still sending, reads the 413
+            # instead of a reset; the connection is closed after it.
+            await _status(send, 413, _RESOURCE_EXHAUSTED, str(error), as_json=as_json,
+                          headers=[(b"connection", b"close")])  # fmt: skip
             return
         except zlib.error as error:
             await _status(send, 400, _INVALID_ARGUMENT, f"the gzip body cannot be read: {error}", as_json=as_json)
@@ -98,6 +105,7 @@ class OtlpHttpApp:
         limit = self.max_request_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
+            await _discard(receive, 0, limit)
             raise TooLargeError(f"the body is {declared} bytes; the limit is {limit} (--max-request-mib)")
         chunks, size = [], 0
         while True:
@@ -105,6 +113,8 @@ class OtlpHttpApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
+                if message.get("more_body", False):
+                    await _discard(receive, size, limit)
                 raise TooLargeError(f"the body is over the {limit}-byte limit (--max-request-mib)")
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -116,6 +126,22 @@ class OtlpHttpApp:
             if len(body) > limit or inflater.unconsumed_tail:
                 raise TooLargeError(f"the gzip body expands over the {limit}-byte limit (--max-request-mib)")
         return body
+
+
+async def _discard(receive: Receive, already: int, limit: int) -> None:
+    """Read and drop the rest of a body that is too large, up to :data:`DISCARD_FACTOR` times the limit.
+
+    A client still sending would otherwise see its connection reset instead of the 413; past that bound the
+    connection is dropped anyway (a sender that large is not waited for).
+    """
+    budget = max(limit * DISCARD_FACTOR, DISCARD_MIN_BYTES) - already
+    while budget > 0:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: str,
