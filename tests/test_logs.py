@@ -131,3 +131,17 @@ def test_a_map_attribute_reads_as_json_once_and_words_stay_plain(tmp_path):
     frame = read_rrd(tmp_path / "maps.rrd", index="worldforge_time", contents="/otel/logs/**")
     (line,) = column_values(frame, "/otel/logs/svc/shop", "TextLog:text")
     assert line == 'order placed user={"id":7,"tier":"gold"} route=/cart note="two words" ids=[1,2]'
+
+
+def test_shutdown_gives_the_root_logger_its_level_and_handlers_back(clean_env):
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    root.setLevel(logging.WARNING)
+    try:
+        for _ in range(3):  # and again: nothing piles up
+            telemetry = worldforge_otel.configure(rerun=False, log_level="DEBUG", set_global_providers=False)
+            assert root.level == logging.DEBUG  # lowered, so DEBUG records reach the handler
+            telemetry.shutdown()
+            assert root.level == logging.WARNING and root.handlers == handlers
+    finally:
+        root.setLevel(level)

@@ -40,10 +40,21 @@ def install_logging_handler(logger_provider: Any, level: int | str) -> logging.H
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level > handler.level > logging.NOTSET:
+        _LOWERED[handler] = root.level  # given back by remove_logging_handler
         root.setLevel(handler.level)  # otherwise records below WARNING never reach the handler
     return handler
 
 
 def remove_logging_handler(handler: logging.Handler) -> None:
-    """Take the handler off the root logger again."""
-    logging.getLogger().removeHandler(handler)
+    """Take the handler off the root logger again, and give the root logger back the level it had.
+
+    Only if we lowered it, and nobody changed it since.
+    """
+    root = logging.getLogger()
+    root.removeHandler(handler)
+    before = _LOWERED.pop(handler, None)
+    if before is not None and root.level == handler.level:
+        root.setLevel(before)
+
+
+_LOWERED: dict[logging.Handler, int] = {}  # handler -> the root logger's level before install_logging_handler
