@@ -64,3 +64,23 @@ def test_package_and_instrumentation_work_without_rerun_sdk():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok False"
     assert "pip install 'worldforge-otel[rerun]'" in result.stderr
+
+
+@needs_rerun
+def test_bad_destinations_say_one_line_each_and_the_summary_names_only_where_the_data_went(tmp_path):
+    """An invalid viewer URL and a save path under a file: each one clear line, no traceback, exit 0, the data
+    in a file at the default place, and the summary never names the destination that was not used."""
+    blocking = tmp_path / "a-file"
+    blocking.write_text("not a directory")
+    cases = [(["--rerun-connect-url", "notaurl"], "connect_url='notaurl' is not a Rerun URL"),
+             (["--rerun-output", str(blocking / "x.rrd")], f"{blocking} is a file, not a directory")]
+    for flags, setting in cases:
+        result = subprocess.run([sys.executable, "-m", "worldforge_otel", "demo", "--built-in", *flags], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+        assert len(errors) == 1 and setting in errors[0] and "Traceback" not in result.stderr, result.stderr
+        assert "worldforge_otel: worldforge_otel:" not in result.stderr  # the source named once
+        assert "streamed to" not in result.stdout and "notaurl" not in result.stdout
+        (recording,) = re.findall(r"- recording: (\S+\.rrd)", result.stdout)
+        assert (tmp_path / recording).stat().st_size > 0 and ".worldforge/rerun/" in recording

@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import sys
@@ -83,7 +84,8 @@ def _start(
     if options is not None and blueprint is not None:
         options = dataclasses.replace(options, blueprint=blueprint)
     if options is not None and options.save_path is not None:
-        Path(options.save_path).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a path that cannot be written is said once by the sink, which falls back
+            Path(options.save_path).unlink(missing_ok=True)
     telemetry = configure(
         rerun=options if options is not None else False,
         service_name=args.service_name,
@@ -120,8 +122,8 @@ def _destinations(
     elif sink.save_path is not None:
         pairs.append(("recording", f"{sink.save_path} ({sink.bytes_written} bytes written)"))
         pairs.append(("open it with", f"rerun {sink.save_path}"))
-    if options is not None and options.connect_url:
-        pairs.append(("streamed to", options.connect_url))
+    if sink is not None and sink.connected_to is not None:  # only a destination really set up
+        pairs.append(("streamed to", sink.connected_to))
     if args.otlp_endpoint:
         pairs.append(("OTLP", f"the same spans went to {args.otlp_endpoint}"))
     return pairs
@@ -229,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``worldforge-otel`` command; returns the exit code."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")  # messages name their source
     args = build_parser().parse_args(argv)
     code: int = args.run(args)
     return code

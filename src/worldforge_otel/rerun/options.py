@@ -124,6 +124,9 @@ def writable_file_problem(path: Path) -> str | None:
         if probe != path:
             probe.unlink(missing_ok=True)
     except OSError as error:
+        blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+        if blocking is not None:
+            return f"{blocking} is a file, not a directory"
         return error.strerror or str(error)
     return None
 

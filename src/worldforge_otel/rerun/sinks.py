@@ -56,6 +56,7 @@ class RerunSink:
         self.save_path: Path | None = None
         self.server_url: str | None = None
         self.server_bind: str | None = None  # the address the gRPC server listens on, when serving
+        self.connected_to: str | None = None  # the viewer URL streamed to, when that destination was set up
         self._lock = threading.Lock()
         self._sequences: dict[str, int] = {}
         self._closed = False
@@ -222,6 +223,7 @@ class RerunSink:
         if options.connect_url is not None:
             try:
                 sinks.append(rr.GrpcSink(_env.parse_rerun_url(options.connect_url)))
+                self.connected_to = options.connect_url
             except _env.BadValueError as error:
                 _env.report_bad_value("connect_url", options.connect_url, str(error), "writing to a file instead")
                 save_path = save_path or default_save_path()
