@@ -60,7 +60,7 @@ BAD_VALUES = [
     (names.OTEL_EXPORTER_RERUN_CONNECT_URL, "localhost:9876", "is not a Rerun URL; use rerun+http://HOST:PORT/proxy"),
     (names.OTEL_EXPORTER_RERUN_CONNECT_URL, "rerun+http://host:notaport/proxy", "is not a Rerun URL"),
     (names.OTEL_EXPORTER_RERUN_SAVE_PATH, "{tmp}/a-file/x.rrd",
-     "cannot be written (File exists); set a path in a writable directory"),
+     "a-file is a file, not a directory); set a path in a writable directory"),
     (names.OTEL_EXPORTER_RERUN_SHUTDOWN_TIMEOUT, "soon", "is not a number of seconds"),
     ("OTEL_SDK_DISABLED", "perhaps", "is not a boolean"),
 ]
