@@ -137,3 +137,82 @@ def test_otel_python_disabled_instrumentations_skips_worldforge(tmp_path):
     assert recording.exists()  # the exporter ran; it just got no WorldForge spans
     with pytest.raises(Exception, match="worldforge_event"):  # no chunk has a worldforge_event timeline at all
         read_rrd(recording, index="worldforge_event", contents="/**")
+
+
+CHILD_APP = """
+    import subprocess, sys
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("app")
+    child = "from opentelemetry import trace\\nwith trace.get_tracer('c').start_as_current_span('child work'): pass"
+    with tracer.start_as_current_span("parent work"):
+        subprocess.run([sys.executable, "-c", child], check=True)  # inherits the zero-code setup
+    print("done")
+"""
+
+
+@needs_rerun
+def test_a_child_python_process_writes_its_own_file_of_the_same_recording(tmp_path):
+    """Under opentelemetry-instrument every Python child inherits the setup: two writers must never share a file."""
+    from conftest import recording_ids
+
+    recording = tmp_path / "run.rrd"
+    run_instrumented(tmp_path, CHILD_APP, OTEL_SERVICE_NAME="parent-app", OTEL_TRACES_EXPORTER="rerun",
+                     OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
+                     OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording))  # fmt: skip
+    others = [path for path in tmp_path.glob("run-*.rrd")]
+    assert recording.exists() and len(others) == 1, others  # run.rrd (the parent's) and run-<pid>.rrd (the child's)
+    files = [recording, *others]
+    for path in files:
+        verify = subprocess.run([sys.executable, "-m", "rerun", "rrd", "verify", str(path)], capture_output=True,
+                                text=True, timeout=60, check=False)  # fmt: skip
+        assert verify.returncode == 0, verify.stderr  # both whole: footer, no corruption
+    parent, child = (read_rrd(path, index="worldforge_time", contents="/otel/spans/**") for path in files)
+    assert "/otel/spans/parent-app/parent_work/log" in entity_paths(parent)
+    assert "/otel/spans/parent-app/child_work/log" in entity_paths(child)
+    assert recording_ids(files[0])[0][1] == recording_ids(files[1])[0][1]  # one recording in the viewer
+
+
+EXIT_APP = """
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("app")
+    for i in range(50):
+        with tracer.start_as_current_span(f"request {i % 5}"):
+            with tracer.start_as_current_span("db"):
+                pass
+    print("done")
+"""
+
+
+@needs_rerun
+def test_a_dead_otlp_collector_never_costs_the_recording_nor_much_exit_time(tmp_path):
+    """The README's no-code line with nothing listening on the OTLP endpoint: every run exits 0 with a whole
+    recording holding every span, and exit takes at most 2 s longer than the same app exporting to OTLP alone."""
+    import statistics
+    import time
+
+    from otlp_backend import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    common = {"OTEL_SERVICE_NAME": "exit-app", "OTEL_EXPORTER_OTLP_ENDPOINT": dead, "OTEL_LOGS_EXPORTER": "none"}
+
+    def timed(**env: str) -> float:
+        started = time.monotonic()
+        run_instrumented(tmp_path, EXIT_APP, **common, **env)  # asserts exit code 0 (no abort)
+        return time.monotonic() - started
+
+    ours, alone = [], []
+    for run in range(2):  # (the exit used to abort here: "terminate called without an active exception")
+        recording = tmp_path / f"run{run}.rrd"
+        ours.append(timed(OTEL_TRACES_EXPORTER="rerun,otlp", OTEL_METRICS_EXPORTER="rerun",
+                          OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording)))  # fmt: skip
+        alone.append(timed(OTEL_TRACES_EXPORTER="otlp", OTEL_METRICS_EXPORTER="none"))
+        verify = subprocess.run([sys.executable, "-m", "rerun", "rrd", "verify", str(recording)],
+                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert verify.returncode == 0, verify.stderr  # the footer is there
+        frame = read_rrd(recording, index="worldforge_time", contents="/otel/spans/**")
+        lines = sum(len(column_values(frame, path, "TextLog:text")) for path in entity_paths(frame)
+                    if path.endswith("/log"))  # fmt: skip
+        assert lines == 100  # every span, the last batch included
+    assert statistics.median(ours) <= statistics.median(alone) + 2.0, (ours, alone)

@@ -49,6 +49,22 @@ def attached_objects(provider: object) -> Iterator[object]:
             stack.extend((item, depth + 1) for item in children)
 
 
+def feeders_of(provider: object, kind: type) -> list[Any]:
+    """The processors and readers of ``provider`` that hand data to a ``kind`` exporter, outermost first.
+
+    Flushing one of them flushes that exporter's pipeline only (a ``BatchSpanProcessor`` of a Rerun exporter,
+    say, and not the OTLP one next to it).
+    """
+    found: list[Any] = []
+    for node in attached_objects(provider):
+        inner = getattr(node, "_batch_processor", None)
+        exporter = getattr(node, "_exporter", None) or getattr(inner, "_exporter", None)
+        if isinstance(exporter, kind) and callable(getattr(node, "force_flush", None)):
+            found.append(node)
+    nested = {id(getattr(node, "_batch_processor", None)) for node in found}
+    return [node for node in found if id(node) not in nested]  # a BatchSpanProcessor, not also its inner part
+
+
 def find_attached(provider: object, kind: type) -> Any:
     """The first ``kind`` instance attached to ``provider`` that is not shut down, or None."""
     for node in attached_objects(provider):

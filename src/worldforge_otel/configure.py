@@ -28,6 +28,7 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,21 @@ class Telemetry:
             ok = sink.flush(timeout_millis / 1000.0) and ok
         return ok
 
+    def flush_recordings(self, timeout_millis: int) -> bool:
+        """What exit flushes before the recordings close: queued events, then only the Rerun pipelines.
+
+        (The OTLP ones are left to the providers' own shutdown, so a dead collector cannot hold the file.)
+        """
+        from worldforge_otel._providers import feeders_of
+        from worldforge_otel.rerun.exporter_core import CoreBackedExporter
+
+        deadline = time.monotonic() + timeout_millis / 1000.0
+        ok = self.handler.force_flush(timeout_millis)
+        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
+            for feeder in feeders_of(provider, CoreBackedExporter):
+                ok = bool(feeder.force_flush(max(0, int((deadline - time.monotonic()) * 1000)))) and ok
+        return ok
+
     def shutdown(self, timeout_millis: int = DEFAULT_SHUTDOWN_TIMEOUT_MILLIS) -> None:
         """Flush, detach from the host's providers and close what was opened here; idempotent."""
         with self._lock:
@@ -286,7 +302,7 @@ def configure(  # one keyword per documented setting
         else:
             telemetry = _Builder(arguments).build(tracer_provider, meter_provider, logger_provider)
         _ACTIVE = (arguments, telemetry)
-        flush_before_exit(lambda timeout_millis: telemetry.is_shut_down or telemetry.force_flush(timeout_millis))
+        flush_before_exit(lambda timeout_millis: telemetry.is_shut_down or telemetry.flush_recordings(timeout_millis))
         return telemetry
 
 

@@ -1,10 +1,14 @@
-"""Exit order: flush the OTel pipelines, then close our recordings, then let rerun-sdk shut down.
+"""Exit order: flush what feeds our recordings, close them, then let rerun-sdk and the providers shut down.
 
 rerun-sdk shuts every recording down in an ``atexit`` handler registered when ``rerun`` is first imported.
 Our sinks import it lazily, usually *after* the host created its providers, so that handler runs before
 the providers' own exit-time flush and the last batch would be written to a recording already shut down.
-:func:`install` (called right after the import) registers a handler that runs before rerun-sdk's: it
-flushes the global providers and every registered pipeline, then closes the sinks, all within a deadline.
+:func:`install` (called right after the import) registers a handler that runs before rerun-sdk's and the
+providers': it flushes only the pipelines that feed a Rerun exporter (the global providers' and every
+registered one), within :data:`EXIT_FLUSH_TIMEOUT_MILLIS`, then closes each recording within its own
+deadline. Other exporters (OTLP) are left to the providers' own shutdown, which runs after: a slow or dead
+network destination can neither take the recording's time nor leave its file without a footer, and no
+network export runs on a thread the interpreter is about to stop.
 """
 
 from __future__ import annotations
@@ -40,17 +44,20 @@ def provider_finished(provider: object) -> None:
 
 
 def flush_before_exit(hook: Callable[[int], object]) -> None:
-    """Run ``hook(timeout_millis)`` at exit before the recordings close (e.g. a ``Telemetry.force_flush``)."""
+    """Run ``hook(timeout_millis)`` at exit before the recordings close; it should flush only what feeds them."""
     with _lock:
         _hooks.append(hook)
 
 
-def install(close_sinks: Callable[[float], object]) -> None:
+def install(close_sinks: Callable[[float | None], object]) -> None:
     """Register the exit handler once; call it right after importing rerun so it runs before rerun-sdk's."""
     register_once("rerun-sinks", _flush_then_close, close_sinks)
 
 
-def _flush_then_close(close_sinks: Callable[[float], object]) -> None:
+def _flush_then_close(close_sinks: Callable[[float | None], object]) -> None:
+    from worldforge_otel._providers import feeders_of
+    from worldforge_otel.rerun.exporter_core import CoreBackedExporter
+
     started = time.monotonic()
 
     def remaining_millis() -> int:
@@ -58,11 +65,8 @@ def _flush_then_close(close_sinks: Callable[[float], object]) -> None:
 
     flushes: list[Callable[[int], object]] = []
     for provider in (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider()):
-        if provider in _finished:
-            continue
-        flush = getattr(provider, "force_flush", None)
-        if callable(flush):
-            flushes.append(flush)
+        if provider not in _finished:
+            flushes.extend(feeder.force_flush for feeder in feeders_of(provider, CoreBackedExporter))
     with _lock:
         flushes.extend(_hooks)
     for flush in flushes:
@@ -70,4 +74,4 @@ def _flush_then_close(close_sinks: Callable[[float], object]) -> None:
             flush(remaining_millis())
         except Exception:
             _LOG.warning("worldforge_otel: flushing at exit failed", exc_info=True)
-    close_sinks(remaining_millis() / 1000.0)
+    close_sinks(None)  # each recording within its own deadline, whatever the flushes took

@@ -94,7 +94,8 @@ def resolve_options(options: RerunOptions | None = None, environ: Mapping[str, s
         application_id=pick(
             given.application_id, env_names.OTEL_EXPORTER_RERUN_APPLICATION_ID, _env.parse_text, DEFAULT_APPLICATION_ID
         ),
-        recording_id=pick(given.recording_id, env_names.OTEL_EXPORTER_RERUN_RECORDING_ID, _env.parse_text),
+        recording_id=pick(given.recording_id, env_names.OTEL_EXPORTER_RERUN_RECORDING_ID, _env.parse_text)
+        or _inherited_recording_id(),
         shutdown_timeout_secs=pick(
             given.shutdown_timeout_secs,
             env_names.OTEL_EXPORTER_RERUN_SHUTDOWN_TIMEOUT,
@@ -102,6 +103,16 @@ def resolve_options(options: RerunOptions | None = None, environ: Mapping[str, s
             DEFAULT_SHUTDOWN_TIMEOUT_SECS,
         ),
     )
+
+
+INHERITED_RECORDING_ID: Final = "WORLDFORGE_OTEL_PARENT_RECORDING_ID"
+"""``<pid>:<recording id>`` of the first process of a run that wrote a file: processes it starts write files of
+their own (never the same file) in the same recording, so the viewer shows them as one."""
+
+
+def _inherited_recording_id() -> str | None:
+    pid, _, recording_id = os.environ.get(INHERITED_RECORDING_ID, "").partition(":")
+    return recording_id if recording_id and pid != str(os.getpid()) else None
 
 
 def default_save_path() -> Path:

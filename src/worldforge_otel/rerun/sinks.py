@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from worldforge_otel import _env
 from worldforge_otel._throttled_log import ThrottledLog
@@ -31,6 +31,7 @@ from worldforge_otel.rerun.lanes import STATE_COLORS, STATES
 from worldforge_otel.rerun.layout import EVENT_TIMELINE, TIME_TIMELINE
 from worldforge_otel.rerun.options import (
     DEFAULT_APPLICATION_ID,
+    INHERITED_RECORDING_ID,
     RerunOptions,
     default_save_path,
     resolve_options,
@@ -57,6 +58,7 @@ class RerunSink:
         self.server_url: str | None = None
         self.server_bind: str | None = None  # the address the gRPC server listens on, when serving
         self.connected_to: str | None = None  # the viewer URL streamed to, when that destination was set up
+        self._claim: IO[str] | None = None  # the lock that makes this sink the only writer of its file
         self._lock = threading.Lock()
         self._sequences: dict[str, int] = {}
         self._closed = False
@@ -143,6 +145,9 @@ class RerunSink:
 
         thread_name = f"{_CLOSE_THREAD_PREFIX}{id(recording)}"
         closed = _run_with_deadline(close_recording, deadline, "close", thread_name=thread_name)
+        if closed and self._claim is not None:  # the file is whole: another sink may write it now
+            self._claim.close()
+            self._claim = None
         if not closed:
             _LOG.warning(
                 "worldforge_otel: the Rerun recording did not close within %.1fs (viewer frozen or "
@@ -174,6 +179,7 @@ class RerunSink:
             _LOG.error("worldforge_otel: rerun-sdk is not installed, so nothing is written to Rerun; %s", _INSTALL_HINT)
             return
         self._rr = rr
+        _restore_service_name()
         at_exit.install(_close_all_sinks)  # after `import rerun`, so it runs before rerun-sdk's own exit handler
         options = self.options
         try:
@@ -192,6 +198,10 @@ class RerunSink:
             return
         self._recording = recording
         self._recording_id = str(recording.get_recording_id())
+        if self.save_path is not None:
+            # Python processes this one starts (under opentelemetry-instrument they inherit the configuration)
+            # write files of their own; with this id they are one recording in the viewer (see options).
+            os.environ.setdefault(INHERITED_RECORDING_ID, f"{os.getpid()}:{self._recording_id}")
 
     def _chart_benchmarks(self, recording: Any, charts: list[str]) -> None:
         """Send the default layout again when a benchmark result of a new kind arrives: one chart each.
@@ -260,8 +270,12 @@ class RerunSink:
                     " Trying the default location." if candidate == path else " Nothing is written to a file.",
                 )
                 continue
-            self.save_path = candidate
-            return rr.FileSink(str(candidate))
+            claimed, self._claim = claim_file(candidate)
+            if claimed != candidate:
+                _LOG.info("worldforge_otel: another process writes %s; this one (pid %d) writes %s (same recording id, "
+                          "so the viewer shows them as one recording)", candidate, os.getpid(), claimed)  # fmt: skip
+            self.save_path = claimed
+            return rr.FileSink(str(claimed))
         return None
 
     def _server_sink(self, rr: Any, recording: Any, port: int, *, others: bool) -> list[Any]:
@@ -389,6 +403,45 @@ def _known_fields(factory: Any, fields: dict[str, Any]) -> dict[str, Any]:
     return fields if known.issuperset(fields) else {name: value for name, value in fields.items() if name in known}
 
 
+def _restore_service_name() -> None:
+    """Undo what ``import rerun`` does to the process environment.
+
+    rerun-sdk sets ``OTEL_SERVICE_NAME=rerun-py`` at the C level (``os.environ`` does not see it), so every process
+    the host starts afterwards would report as ``rerun-py``.
+    """
+    name = os.environ.get("OTEL_SERVICE_NAME")
+    if name is not None:
+        os.putenv("OTEL_SERVICE_NAME", name)
+    else:
+        os.unsetenv("OTEL_SERVICE_NAME")
+
+
+def claim_file(path: Path) -> tuple[Path, IO[str] | None]:
+    """The file this sink may write for ``path``, and the claim to release when it closes; never two writers.
+
+    ``path`` itself unless another sink (of this or another live process) writes it, then
+    ``<stem>-<pid><suffix>`` beside it. A claim is an exclusive ``flock`` on ``.<name>.lock`` beside the file,
+    held by the open lock file (the kernel releases it when the sink closes it, or the process ends, even on a
+    crash). Where ``fcntl`` is missing (Windows) or no lock file can be made, ``path`` is returned unclaimed.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return path, None
+    for candidate in (path, path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}")):
+        try:
+            handle = open(candidate.with_name(f".{candidate.name}.lock"), "a")  # noqa: SIM115  # held while writing
+        except OSError:
+            return candidate, None  # no lock file possible there: the file's own check decides
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return candidate, handle
+    return path.with_name(f"{path.stem}-{os.getpid()}-{id(path)}{path.suffix}"), None
+
+
 def _numpy() -> Any:
     import numpy
 
@@ -450,7 +503,8 @@ _SHARED: dict[RerunOptions, RerunSink] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def _close_all_sinks(timeout_secs: float) -> None:
+def _close_all_sinks(timeout_secs: float | None = None) -> None:
+    """Close every open sink (each within ``timeout_secs``, or its own shutdown deadline when None)."""
     for sink in list(_ALL_SINKS):
         if sink.enabled:
             sink.close(timeout_secs)
