@@ -216,3 +216,45 @@ def test_a_dead_otlp_collector_never_costs_the_recording_nor_much_exit_time(tmp_
                     if path.endswith("/log"))  # fmt: skip
         assert lines == 100  # every span, the last batch included
     assert statistics.median(ours) <= statistics.median(alone) + 2.0, (ours, alone)
+
+
+SIGTERM_APP = """
+    import sys, time
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("app")
+    for i in range(321):
+        with tracer.start_as_current_span(f"GET /items/{i % 7}"):
+            pass
+    print("ready", flush=True)
+    time.sleep(60)  # a server waiting for its next request
+"""
+
+
+@needs_rerun
+def test_sigterm_right_after_the_last_request_keeps_every_span_and_a_whole_file(tmp_path):
+    """What docker stop and Kubernetes send: the spans still queued are written and the file closed, then the
+    process ends by the signal as it would have."""
+    import signal
+    import textwrap
+
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(SIGTERM_APP))
+    recording = tmp_path / "server.rrd"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ROTEL_"))}
+    env = {**clean, "RERUN_ANALYTICS": "false", "OTEL_SERVICE_NAME": "server", "OTEL_TRACES_EXPORTER": "rerun",
+           "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+           "OTEL_EXPORTER_RERUN_SAVE_PATH": str(recording)}  # fmt: skip
+    process = subprocess.Popen([str(INSTRUMENT), sys.executable, str(app)], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGTERM, stderr  # ended by the signal, as without us
+    verify = subprocess.run([sys.executable, "-m", "rerun", "rrd", "verify", str(recording)], capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    frame = read_rrd(recording, index="worldforge_time", contents="/otel/spans/**")
+    logs = [path for path in entity_paths(frame) if path.endswith("/log")]
+    lines = sum(len(column_values(frame, path, "TextLog:text")) for path in logs)
+    assert lines == 321  # every span (the batch processor still held them: its delay is 5 s)

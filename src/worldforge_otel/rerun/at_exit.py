@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from opentelemetry import _logs, metrics, trace
 
@@ -50,8 +52,47 @@ def flush_before_exit(hook: Callable[[int], object]) -> None:
 
 
 def install(close_sinks: Callable[[float | None], object]) -> None:
-    """Register the exit handler once; call it right after importing rerun so it runs before rerun-sdk's."""
+    """Register the exit handler once; call it right after importing rerun so it runs before rerun-sdk's.
+
+    SIGTERM (what ``docker stop`` and Kubernetes send) ends a process without running ``atexit``: where SIGTERM
+    still has its default action, a handler flushes and closes the recordings the same way first, then lets
+    the signal end the process as before. A host that handles SIGTERM itself (a server's graceful shutdown) is
+    left alone: its shutdown reaches the exit handler, and closing the recordings first would lose what its
+    in-flight work still records. A host handler installed later replaces ours, for the same reason.
+    """
     register_once("rerun-sinks", _flush_then_close, close_sinks)
+    _handle_sigterm(close_sinks)
+
+
+SIGTERM_GRACE_SECS: Final = EXIT_FLUSH_TIMEOUT_MILLIS / 1000 + 10.0  # the flush budget, then the closes
+
+
+def _handle_sigterm(close_sinks: Callable[[float | None], object]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set signal handlers; exit and shutdown() still close the recordings
+    with _lock:
+        if _sigterm_handled:
+            return
+        _sigterm_handled.append(True)
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # ignored, or the host's own handler: see above
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            # On a helper thread, bounded: the main thread may hold a lock the flush needs (it was interrupted).
+            helper = threading.Thread(target=_flush_then_close, args=(close_sinks,), name="worldforge-otel-sigterm",
+                                      daemon=True)  # fmt: skip
+            helper.start()
+            helper.join(SIGTERM_GRACE_SECS)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)  # the default action: the process ends as it would have
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except (ValueError, OSError):  # no signals here (an embedded interpreter): exit and shutdown() still close
+        _LOG.debug("worldforge_otel: could not handle SIGTERM", exc_info=True)
+
+
+_sigterm_handled: list[bool] = []
 
 
 def _flush_then_close(close_sinks: Callable[[float | None], object]) -> None:

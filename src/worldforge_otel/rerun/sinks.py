@@ -11,6 +11,7 @@ back to the default file (or disables itself); nothing here raises into the host
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import functools
 import inspect
@@ -146,6 +147,8 @@ class RerunSink:
         thread_name = f"{_CLOSE_THREAD_PREFIX}{id(recording)}"
         closed = _run_with_deadline(close_recording, deadline, "close", thread_name=thread_name)
         if closed and self._claim is not None:  # the file is whole: another sink may write it now
+            with contextlib.suppress(OSError):
+                os.unlink(self._claim.name)  # before the lock goes: a newcomer makes a new lock file, never ours
             self._claim.close()
             self._claim = None
         if not closed:
@@ -421,8 +424,9 @@ def claim_file(path: Path) -> tuple[Path, IO[str] | None]:
 
     ``path`` itself unless another sink (of this or another live process) writes it, then
     ``<stem>-<pid><suffix>`` beside it. A claim is an exclusive ``flock`` on ``.<name>.lock`` beside the file,
-    held by the open lock file (the kernel releases it when the sink closes it, or the process ends, even on a
-    crash). Where ``fcntl`` is missing (Windows) or no lock file can be made, ``path`` is returned unclaimed.
+    held by the open lock file; the sink removes it when it closes (the kernel releases the lock if the process
+    ends first, even on a crash, and the empty file stays). Where ``fcntl`` is missing (Windows) or no lock
+    file can be made, ``path`` is returned unclaimed.
     """
     try:
         import fcntl
