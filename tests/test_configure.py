@@ -134,3 +134,31 @@ def test_shutdown_then_exit_says_nothing_and_leaves_a_whole_recording(tmp_path, 
     assert "already shut down" not in result.stderr and result.stderr.strip() == "", result.stderr
     frame = read_rrd(path, index="worldforge_event", contents="/worldforge/**")
     assert column_values(frame, "/worldforge/events/mock/predict/success/log", "TextLog:level") == ["INFO"]
+
+
+@needs_rerun
+def test_flush_and_shutdown_keep_their_deadlines_with_the_collector_down_and_the_file_whole(tmp_path):
+    """force_flush(t) and shutdown(t) return within t (plus a little) whatever OTLP does; the recording comes first."""
+    import subprocess
+    import sys
+    import time
+
+    from otlp_backend import free_port
+
+    path = tmp_path / "deadline.rrd"
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False,
+                                          otlp_endpoint=f"http://127.0.0.1:{free_port()}")  # fmt: skip
+    for _ in range(20):
+        telemetry(DemoEvent("mock", "predict", "success", duration_ms=1.0))
+    started = time.monotonic()
+    telemetry.force_flush(1000)
+    flushed = time.monotonic() - started
+    started = time.monotonic()
+    telemetry.shutdown(2000)
+    shut = time.monotonic() - started
+    assert flushed < 1.5 and shut < 2.5, (flushed, shut)
+    verify = subprocess.run([sys.executable, "-m", "rerun", "rrd", "verify", str(path)], capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    frame = read_rrd(path, index="worldforge_event", contents="/worldforge/events/**")
+    assert len(column_values(frame, "/worldforge/events/mock/predict/success/log", "TextLog:text")) == 20

@@ -161,6 +161,11 @@ def test_a_child_python_process_writes_its_own_file_of_the_same_recording(tmp_pa
                      OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
                      OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording))  # fmt: skip
     others = [path for path in tmp_path.glob("run-*.rrd")]
+    from importlib.metadata import version
+
+    if version("opentelemetry-instrumentation").startswith("0.60"):  # it took itself off the children's path
+        assert others == [] and recording.exists()
+        pytest.skip("opentelemetry-instrumentation 0.60 does not instrument child processes")
     assert recording.exists() and len(others) == 1, others  # run.rrd (the parent's) and run-<pid>.rrd (the child's)
     files = [recording, *others]
     for path in files:

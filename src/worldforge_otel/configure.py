@@ -46,7 +46,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import TracerProvider
 
 from worldforge_otel import _env, otlp
-from worldforge_otel._providers import DetachableLogProcessor, DetachableSpanProcessor, find_attached, is_placeholder
+from worldforge_otel._providers import (
+    DetachableLogProcessor,
+    DetachableSpanProcessor,
+    attached_objects,
+    find_attached,
+    is_placeholder,
+)
 from worldforge_otel.instrumentation import ArtifactRecorder, HandlerStats, ProviderEventHandler
 from worldforge_otel.instrumentation.artifacts import DEFAULT_MAX_PAYLOAD_CHARS
 from worldforge_otel.python_logging import install_logging_handler, remove_logging_handler
@@ -155,16 +161,24 @@ class Telemetry:
         return exporter.spans_exported if exporter is not None else 0
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything pending now; True when every part flushed in time."""
+        """Export everything pending now; True when every part flushed in time.
+
+        Returns within ``timeout_millis`` (plus a few ms) whatever a destination does: the parts are flushed in
+        order (queued events first, then the Rerun pipelines, then the others) on a helper thread, and one
+        still busy at the deadline (a dead collector's retries) is left to finish in the background.
+        """
         parts = self._parts
-        # Every part is flushed (no short-circuit); queued events become spans first.
-        flushable: list[Any] = [self.handler, *parts.span_processors, *parts.metric_readers, *parts.log_processors]
-        results = [part.force_flush(timeout_millis) for part in flushable]
-        ok = all(results)
+        flushable: list[Any] = [self.handler, *_rerun_first([*parts.span_processors, *parts.metric_readers,
+                                                              *parts.log_processors])]  # fmt: skip
         sink = self.rerun_sink
-        if sink is not None:
-            ok = sink.flush(timeout_millis / 1000.0) and ok
-        return ok
+
+        def flush(remaining: Callable[[], int]) -> bool:
+            ok = all([bool(part.force_flush(remaining())) for part in flushable])  # every part: no short-circuit
+            if sink is not None:
+                ok = sink.flush(remaining() / 1000.0) and ok
+            return ok
+
+        return _within(timeout_millis, flush, "flush")
 
     def flush_recordings(self, timeout_millis: int) -> bool:
         """What exit flushes before the recordings close: queued events, then only the Rerun pipelines.
@@ -188,38 +202,82 @@ class Telemetry:
                 return
             self.is_shut_down = True
         parts = self._parts
-        self.handler.shutdown(timeout_millis)  # queued events become spans before the processors flush
         self.artifacts.enabled = False
         if parts.logging_handler is not None:
             remove_logging_handler(parts.logging_handler)
-        owned = {id(provider) for provider in parts.owned_providers}
-        if id(self.meter_provider) not in owned:
-            for reader in parts.metric_readers:
-                if isinstance(self.meter_provider, SdkMeterProvider):
-                    reader.force_flush(timeout_millis)  # removal unhooks collection before its final export
-                    with _without_unhooked_collect_warning():
-                        self.meter_provider.remove_metric_reader(reader)
-                else:
-                    reader.shutdown(timeout_millis=timeout_millis)
-        for span_processor in parts.span_processors:
-            span_processor.shutdown()
-        for log_processor in parts.log_processors:
-            log_processor.shutdown()
-        for provider in parts.owned_providers:
-            provider.shutdown()
-            provider_finished(provider)
+
+        def shut_down(remaining: Callable[[], int]) -> bool:
+            self.handler.shutdown(remaining())  # queued events become spans before the processors flush
+            for part in _rerun_first([*parts.metric_readers, *parts.span_processors, *parts.log_processors]):
+                self._shut_down_part(part, remaining())  # the recordings first: nothing else may hold them up
+            for provider in parts.owned_providers:
+                with _without_sdk_warning(_SHUT_DOWN_TWICE):  # our reader of it was shut down already, above
+                    provider.shutdown()
+                provider_finished(provider)
+            return True
+
+        if not _within(timeout_millis, shut_down, "shutdown"):
+            _LOG.warning("worldforge_otel: shutdown() did not finish within %.1fs (an exporter is still busy, e.g. "
+                         "retrying a collector that is down); it goes on in the background, the Rerun recordings "
+                         "were closed first", timeout_millis / 1000)  # fmt: skip
+
+    def _shut_down_part(self, part: Any, timeout_millis: int) -> None:
+        parts = self._parts
+        if part not in parts.metric_readers:
+            part.shutdown()
+            return
+        provider = self.meter_provider
+        if isinstance(provider, SdkMeterProvider) and hasattr(provider, "remove_metric_reader"):  # SDK >= 1.43
+            part.force_flush(timeout_millis)  # removal unhooks collection before its final export
+            with _without_sdk_warning(_UNHOOKED_COLLECT):
+                provider.remove_metric_reader(part)  # and shuts it down: its recording can close now
+        else:  # an older SDK: shut down here (a final export), so the recording can close before anything else
+            part.shutdown(timeout_millis=timeout_millis)
 
 
-_UNHOOKED_COLLECT = "Cannot call collect on a MetricReader until it is registered"
+def _rerun_first(parts: list[Any]) -> list[Any]:
+    """``parts`` with those that feed a Rerun exporter first (a local file before a remote destination)."""
+    from worldforge_otel.rerun.exporter_core import CoreBackedExporter
+
+    def feeds_rerun(part: Any) -> bool:
+        return any(isinstance(node, CoreBackedExporter) for node in attached_objects(part))
+
+    return sorted(parts, key=lambda part: not feeds_rerun(part))
+
+
+def _within(timeout_millis: float, work: Callable[[Callable[[], int]], bool], what: str) -> bool:
+    """``work(remaining_millis)`` on a helper thread, waited for at most ``timeout_millis``; False if it did not end."""
+    deadline = time.monotonic() + max(timeout_millis, 0) / 1000.0
+
+    def remaining() -> int:
+        return max(0, int((deadline - time.monotonic()) * 1000))
+
+    outcome: list[bool] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work(remaining))
+        except Exception:
+            _LOG.warning("worldforge_otel: %s failed", what, exc_info=True)
+            outcome.append(False)
+
+    helper = threading.Thread(target=run, name=f"worldforge-otel-{what}", daemon=True)
+    helper.start()
+    helper.join(remaining() / 1000.0 + 0.05)
+    return bool(outcome and outcome[0])
+
+
+_UNHOOKED_COLLECT = "Cannot call collect on a MetricReader until it is registered"  # after remove_metric_reader
+_SHUT_DOWN_TWICE = "Can't shutdown multiple times"  # a reader shut down before its provider
 
 
 @contextlib.contextmanager
-def _without_unhooked_collect_warning() -> Iterator[None]:
-    """``remove_metric_reader`` unhooks a reader, then shuts it down, and its final collect warns; it was flushed."""
+def _without_sdk_warning(prefix: str) -> Iterator[None]:
+    """Leave out one expected warning of the SDK's metric export module (what it warns about was handled)."""
     sdk_logger = logging.getLogger("opentelemetry.sdk.metrics._internal.export")
 
     def keep(record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_UNHOOKED_COLLECT)
+        return not str(record.msg).startswith(prefix)
 
     sdk_logger.addFilter(keep)
     try:
