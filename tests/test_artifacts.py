@@ -158,16 +158,24 @@ def test_benchmark_scalars_equal_the_reports_numbers(recorded):
     assert bar_columns == ["/worldforge/benchmarks/mock/predict/latency_ms:BarChart:values"]
 
 
+FULL_LATENCIES = {"iterations": 3, "min_latency_ms": 1.0, "p50_latency_ms": 2.0, "average_latency_ms": 2.5,
+                  "p95_latency_ms": 4.0, "max_latency_ms": 5.0}  # fmt: skip
+
+
+def record_benchmarks(path, *reports: list[str]):
+    """Record one benchmark report per list of operations (each result with the whole latency distribution)."""
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False)
+    for operations in reports:
+        results = [{"provider": "mock", "operation": op, **FULL_LATENCIES} for op in operations]
+        telemetry.artifacts.record_benchmark({"results": results})
+    telemetry.shutdown()
+    return path
+
+
 def test_two_benchmark_results_are_two_groups_of_bars_side_by_side(tmp_path):
     import rerun as rr
 
-    path = tmp_path / "bench.rrd"
-    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False)
-    full = {"iterations": 3, "min_latency_ms": 1.0, "p50_latency_ms": 2.0, "average_latency_ms": 2.5,
-            "p95_latency_ms": 4.0, "max_latency_ms": 5.0}  # fmt: skip
-    telemetry.artifacts.record_benchmark({"results": [{"provider": "mock", "operation": op, **full}
-                                                      for op in ("predict", "plan")]})  # fmt: skip
-    telemetry.shutdown()
+    path = record_benchmarks(tmp_path / "bench.rrd", ["predict", "plan"])
     table = read_rrd_arrow(path, index="worldforge_benchmark_result", contents="/worldforge/benchmarks/**")
     columns = [name for name in table.column_names if name.endswith(":BarChart:abscissa")]
     if "abscissa" not in inspect.signature(rr.BarChart).parameters:  # rerun-sdk < 0.41 draws them over each other
@@ -201,14 +209,7 @@ def blueprint_strings(path) -> list[set[str]]:
 
 def test_each_benchmark_result_gets_a_chart_of_its_own_in_the_default_layout(tmp_path):
     pytest.importorskip("rerun.chunk", reason="rerun-sdk < 0.25 cannot read blueprints back")
-    path = tmp_path / "charts.rrd"
-    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False)
-    full = {"iterations": 3, "min_latency_ms": 1.0, "p50_latency_ms": 2.0, "average_latency_ms": 2.5,
-            "p95_latency_ms": 4.0, "max_latency_ms": 5.0}  # fmt: skip
-    telemetry.artifacts.record_benchmark({"results": [{"provider": "mock", "operation": op, **full}
-                                                      for op in ("predict", "plan")]})  # fmt: skip
-    telemetry.artifacts.record_benchmark({"results": [{"provider": "mock", "operation": "predict", **full}]})
-    telemetry.shutdown()
+    path = record_benchmarks(tmp_path / "charts.rrd", ["predict", "plan"], ["predict"])
     stores = blueprint_strings(path)  # (in no particular order)
     assert len(stores) == 2  # sent again once, for the two new kinds of result (not for the repeat)
     assert any("Benchmark ms" in store and "mock.predict ms" not in store for store in stores)  # before any result

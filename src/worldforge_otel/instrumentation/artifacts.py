@@ -361,6 +361,13 @@ def _rgb(value: object, default: Sequence[int]) -> list[int]:
     return list(default)
 
 
+def _positive(value: object, default: float) -> float:
+    """``value`` when it is a finite number above zero, else ``default``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    return default
+
+
 def _outline_attributes(outlines: object) -> dict[str, AttributeValue]:
     names: list[str] = []
     points: list[float] = []
@@ -369,14 +376,11 @@ def _outline_attributes(outlines: object) -> dict[str, AttributeValue]:
     widths: list[float] = []
     for name, spec in _named(outlines):
         flat = _flat_points(spec.get("points"))
-        width = spec.get("width")
-        if not (isinstance(width, int | float) and math.isfinite(width) and width > 0):
-            width = 0.002
         names.append(name)
         points.extend(flat)
         lengths.append(len(flat) // 3)
         colors.extend(_rgb(spec.get("color"), DEFAULT_SCENE_COLOR))
-        widths.append(float(width))
+        widths.append(_positive(spec.get("width"), 0.002))
     return {semconv.SCENE_OUTLINE_NAMES: names, semconv.SCENE_OUTLINE_POINTS: points,
             semconv.SCENE_OUTLINE_LENGTHS: lengths, semconv.SCENE_OUTLINE_COLORS: colors,
             semconv.SCENE_OUTLINE_WIDTHS: widths}  # fmt: skip
@@ -391,12 +395,9 @@ def _marker_attributes(markers: object) -> dict[str, AttributeValue]:
         position = _xyz(spec.get("position"))
         if position is None:
             continue
-        radius = spec.get("radius")
-        if not (isinstance(radius, int | float) and math.isfinite(radius) and radius > 0):
-            radius = 0.01
         names.append(name)
         positions.extend(position)
-        radii.append(float(radius))
+        radii.append(_positive(spec.get("radius"), 0.01))
         colors.extend(_rgb(spec.get("color"), DEFAULT_SCENE_COLOR))
     return {semconv.SCENE_MARKER_NAMES: names, semconv.SCENE_MARKER_POSITIONS: positions,
             semconv.SCENE_MARKER_RADII: radii, semconv.SCENE_MARKER_COLORS: colors}  # fmt: skip
