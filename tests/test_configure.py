@@ -162,3 +162,23 @@ def test_flush_and_shutdown_keep_their_deadlines_with_the_collector_down_and_the
     assert verify.returncode == 0, verify.stderr
     frame = read_rrd(path, index="worldforge_event", contents="/worldforge/events/**")
     assert len(column_values(frame, "/worldforge/events/mock/predict/success/log", "TextLog:text")) == 20
+
+
+def test_configure_shutdown_cycles_leave_no_exit_hooks_and_no_live_handles(tmp_path):
+    import gc
+    import weakref
+
+    from worldforge_otel.rerun import at_exit
+
+    before = len(at_exit._hooks)
+    handles = []
+    for cycle in range(5):
+        telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=tmp_path / f"c{cycle}.rrd"),
+                                              set_global_providers=False)  # fmt: skip
+        telemetry(DemoEvent("mock", "predict", "success", duration_ms=1.0))
+        telemetry.shutdown()
+        handles.append(weakref.ref(telemetry))
+        del telemetry
+    gc.collect()
+    assert len(at_exit._hooks) == before  # each shutdown took its exit flush back
+    assert sum(handle() is not None for handle in handles) <= 1  # only the last is still known (as the active one)

@@ -125,6 +125,7 @@ class Telemetry:
         self._parts = parts
         self._lock = threading.Lock()
         self.is_shut_down = False
+        self.forget_exit_hook: Callable[[], None] = _nothing  # set by configure(): takes its exit flush back
 
     def __call__(self, event: object) -> None:
         """Record one ProviderEvent (so the handle itself is a WorldForge ``event_handler``)."""
@@ -188,6 +189,8 @@ class Telemetry:
         from worldforge_otel._providers import feeders_of
         from worldforge_otel.rerun.exporter_core import CoreBackedExporter
 
+        if self.is_shut_down:
+            return True  # shutdown() flushed and closed already
         deadline = time.monotonic() + timeout_millis / 1000.0
         ok = self.handler.force_flush(timeout_millis)
         for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
@@ -201,6 +204,7 @@ class Telemetry:
             if self.is_shut_down:
                 return
             self.is_shut_down = True
+        self.forget_exit_hook()  # nothing left for the exit handler to flush here; the handle can be freed
         parts = self._parts
         self.artifacts.enabled = False
         if parts.logging_handler is not None:
@@ -360,8 +364,12 @@ def configure(  # one keyword per documented setting
         else:
             telemetry = _Builder(arguments).build(tracer_provider, meter_provider, logger_provider)
         _ACTIVE = (arguments, telemetry)
-        flush_before_exit(lambda timeout_millis: telemetry.is_shut_down or telemetry.flush_recordings(timeout_millis))
+        telemetry.forget_exit_hook = flush_before_exit(telemetry.flush_recordings)
         return telemetry
+
+
+def _nothing() -> None:
+    pass
 
 
 def _id(provider: object) -> int | None:

@@ -45,10 +45,20 @@ def provider_finished(provider: object) -> None:
         _finished.add(provider)
 
 
-def flush_before_exit(hook: Callable[[int], object]) -> None:
-    """Run ``hook(timeout_millis)`` at exit before the recordings close; it should flush only what feeds them."""
+def flush_before_exit(hook: Callable[[int], object]) -> Callable[[], None]:
+    """Run ``hook(timeout_millis)`` at exit before the recordings close; it should flush only what feeds them.
+
+    Returns the function that takes the hook back (a handle that shut down has nothing left to flush, and a
+    hook kept would keep the handle alive).
+    """
     with _lock:
         _hooks.append(hook)
+
+    def remove() -> None:
+        with _lock, contextlib.suppress(ValueError):
+            _hooks.remove(hook)
+
+    return remove
 
 
 def install(close_sinks: Callable[[float | None], object]) -> None:
