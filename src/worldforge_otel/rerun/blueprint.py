@@ -22,6 +22,7 @@ classes present in both rerun-sdk 0.24 and 0.41 are used; newer keywords are pas
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -48,8 +49,13 @@ def _under(*roots: str) -> list[str]:
 
 def accepted(factory: Callable[..., Any], **keywords: Any) -> Any:
     """``factory(**keywords)`` without the keywords this rerun-sdk does not know (newer ones are optional)."""
-    parameters = inspect.signature(factory).parameters
-    return factory(**{name: value for name, value in keywords.items() if name in parameters})
+    known = _parameters(factory)
+    return factory(**(keywords if known.issuperset(keywords) else {k: v for k, v in keywords.items() if k in known}))
+
+
+@functools.cache  # archetypes are built per row on the export thread: read each signature once
+def _parameters(factory: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(inspect.signature(factory).parameters)
 
 
 def panels(rrb: Any, *, timeline: str | None = None) -> list[Any]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import functools
-import inspect
 import logging
 import os
 import threading
@@ -26,7 +24,7 @@ from typing import IO, Any, Final
 from worldforge_otel import _env
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun import at_exit
-from worldforge_otel.rerun.blueprint import default_blueprint
+from worldforge_otel.rerun.blueprint import accepted, default_blueprint
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind, ShapeRow
 from worldforge_otel.rerun.lanes import STATE_COLORS, STATES
 from worldforge_otel.rerun.layout import EVENT_TIMELINE, TIME_TIMELINE
@@ -359,8 +357,7 @@ class RerunSink:
 
     def _log_shape(self, recording: Any, shape: ShapeRow) -> None:
         rr = self._rr
-        factory = getattr(rr, shape.kind.value)
-        archetype = factory(**_known_fields(factory, shape.fields))
+        archetype = accepted(getattr(rr, shape.kind.value), **shape.fields)
         # Time context is per thread and recording; set it, log, and reset it so nothing leaks into other rows.
         rr.set_time(TIME_TIMELINE, timestamp=_numpy().datetime64(shape.time_ns, "ns"), recording=recording)
         for timeline, value in shape.sequences.items():
@@ -393,17 +390,6 @@ def _abandon(rr: Any, recording: Any) -> None:
             "worldforge_otel: rerun-sdk would wait forever for that destination at exit (rerun-io/rerun#12620), "
             "so its exit handler is unregistered; flush any other Rerun recordings of this process yourself"
         )
-
-
-@functools.cache
-def _parameters(factory: Any) -> frozenset[str]:
-    return frozenset(inspect.signature(factory).parameters)
-
-
-def _known_fields(factory: Any, fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` without those this rerun-sdk's archetype does not take (newer, optional ones)."""
-    known = _parameters(factory)
-    return fields if known.issuperset(fields) else {name: value for name, value in fields.items() if name in known}
 
 
 def _restore_service_name() -> None:
