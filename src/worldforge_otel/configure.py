@@ -57,7 +57,7 @@ from worldforge_otel.instrumentation import ArtifactRecorder, HandlerStats, Prov
 from worldforge_otel.instrumentation.artifacts import DEFAULT_MAX_PAYLOAD_CHARS
 from worldforge_otel.python_logging import install_logging_handler, remove_logging_handler
 from worldforge_otel.rerun import RerunMetricExporter, RerunOptions, RerunSink, RerunSpanExporter
-from worldforge_otel.rerun.at_exit import flush_before_exit, provider_finished
+from worldforge_otel.rerun.at_exit import flush_before_exit, flush_feeders, provider_finished
 from worldforge_otel.rerun.log_exporter import RerunLogExporter
 
 _LOG = logging.getLogger(__name__)
@@ -186,17 +186,12 @@ class Telemetry:
 
         (The OTLP ones are left to the providers' own shutdown, so a dead collector cannot hold the file.)
         """
-        from worldforge_otel._providers import feeders_of
-        from worldforge_otel.rerun.exporter_core import CoreBackedExporter
-
         if self.is_shut_down:
             return True  # shutdown() flushed and closed already
         deadline = time.monotonic() + timeout_millis / 1000.0
         ok = self.handler.force_flush(timeout_millis)
-        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
-            for feeder in feeders_of(provider, CoreBackedExporter):
-                ok = bool(feeder.force_flush(max(0, int((deadline - time.monotonic()) * 1000)))) and ok
-        return ok
+        providers = (self.tracer_provider, self.meter_provider, self.logger_provider)
+        return flush_feeders(providers, lambda: max(0, int((deadline - time.monotonic()) * 1000))) and ok
 
     def shutdown(self, timeout_millis: int = DEFAULT_SHUTDOWN_TIMEOUT_MILLIS) -> None:
         """Flush, detach from the host's providers and close what was opened here; idempotent."""

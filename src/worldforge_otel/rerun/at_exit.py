@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from opentelemetry import _logs, metrics, trace
@@ -105,24 +105,38 @@ def _handle_sigterm(close_sinks: Callable[[float | None], object]) -> None:
 _sigterm_handled: list[bool] = []
 
 
-def _flush_then_close(close_sinks: Callable[[float | None], object]) -> None:
+def flush_feeders(providers: Iterable[object], remaining_millis: Callable[[], int]) -> bool:
+    """Flush the processors and readers of ``providers`` that feed a Rerun exporter, and nothing else.
+
+    Each gets what is left of the caller's deadline; one that fails is said and the others still run.
+    """
     from worldforge_otel._providers import feeders_of
     from worldforge_otel.rerun.exporter_core import CoreBackedExporter
 
+    ok = True
+    for provider in providers:
+        for feeder in feeders_of(provider, CoreBackedExporter):
+            try:
+                ok = bool(feeder.force_flush(remaining_millis())) and ok
+            except Exception:
+                _LOG.warning("worldforge_otel: flushing a Rerun pipeline failed", exc_info=True)
+                ok = False
+    return ok
+
+
+def _flush_then_close(close_sinks: Callable[[float | None], object]) -> None:
     started = time.monotonic()
 
     def remaining_millis() -> int:
         return max(0, int(EXIT_FLUSH_TIMEOUT_MILLIS - (time.monotonic() - started) * 1000))
 
-    flushes: list[Callable[[int], object]] = []
-    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider()):
-        if provider not in _finished:
-            flushes.extend(feeder.force_flush for feeder in feeders_of(provider, CoreBackedExporter))
+    providers = (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider())
+    flush_feeders([provider for provider in providers if provider not in _finished], remaining_millis)
     with _lock:
-        flushes.extend(_hooks)
-    for flush in flushes:
+        hooks = list(_hooks)
+    for hook in hooks:
         try:
-            flush(remaining_millis())
+            hook(remaining_millis())
         except Exception:
             _LOG.warning("worldforge_otel: flushing at exit failed", exc_info=True)
     close_sinks(None)  # each recording within its own deadline, whatever the flushes took
