@@ -53,13 +53,15 @@ def feeders_of(provider: object, kind: type) -> list[Any]:
     """The processors and readers of ``provider`` that hand data to a ``kind`` exporter, outermost first.
 
     Flushing one of them flushes that exporter's pipeline only (a ``BatchSpanProcessor`` of a Rerun exporter,
-    say, and not the OTLP one next to it).
+    say, and not the OTLP one next to it). A pipeline whose exporter was shut down already (the provider's own
+    exit handler may run first) is left out: it has nothing left to deliver.
     """
     found: list[Any] = []
     for node in attached_objects(provider):
         inner = getattr(node, "_batch_processor", None)
         exporter = getattr(node, "_exporter", None) or getattr(inner, "_exporter", None)
-        if isinstance(exporter, kind) and callable(getattr(node, "force_flush", None)):
+        live = not getattr(exporter, "is_shut_down", False)
+        if isinstance(exporter, kind) and live and callable(getattr(node, "force_flush", None)):
             found.append(node)
     nested = {id(getattr(node, "_batch_processor", None)) for node in found}
     return [node for node in found if id(node) not in nested]  # a BatchSpanProcessor, not also its inner part
