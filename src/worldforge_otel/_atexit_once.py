@@ -8,12 +8,13 @@ flush run before the providers' and rerun-sdk's own exit handlers.
 from __future__ import annotations
 
 import atexit
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from worldforge_otel._fork import ForkSafeLock
+
 _registered: set[str] = set()
-_lock = threading.Lock()
+_lock = ForkSafeLock()
 
 
 def register_once(key: str, handler: Callable[..., Any], *args: Any) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 from urllib.parse import urlsplit
+
+from worldforge_otel._fork import ForkSafeLock
 
 _LOG = logging.getLogger("worldforge_otel")
 _T = TypeVar("_T")
@@ -18,7 +19,7 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 RERUN_URL_SCHEMES = ("rerun", "rerun+http", "rerun+https")
 
 _reported: set[tuple[str, str]] = set()
-_reported_lock = threading.Lock()
+_reported_lock = ForkSafeLock()
 
 
 class BadValueError(ValueError):

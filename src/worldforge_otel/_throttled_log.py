@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
+
+from worldforge_otel._fork import ForkSafeLock
 
 LOG_INTERVAL_SECS = 60.0
 
@@ -20,7 +21,7 @@ class ThrottledLog:
     def __init__(self, logger: logging.Logger, *, interval_secs: float = LOG_INTERVAL_SECS) -> None:
         self._logger = logger
         self._interval_secs = interval_secs
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._last_logged: float | None = None
         self._suppressed = 0
 

@@ -21,7 +21,6 @@ import dataclasses
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
@@ -33,6 +32,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from worldforge_otel import semconv
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel.sanitize import (
     DEFAULT_MAX_STRING_CHARS,
     REDACTED,
@@ -51,7 +51,7 @@ _UNSET: Final = Status(StatusCode.UNSET)
 _BASE64_IMAGE: Final = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/]*={0,2}")
 
 _TRUSTED_SCOPES: dict[int, InstrumentationScope] = {}  # id -> the object (kept alive, so the id stays its own)
-_TRUSTED_LOCK = threading.Lock()
+_TRUSTED_LOCK = ForkSafeLock()
 
 
 def trust_scope(scope: InstrumentationScope | None) -> None:

@@ -46,6 +46,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import TracerProvider
 
 from worldforge_otel import _env, otlp
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel._providers import (
     DetachableLogProcessor,
     DetachableSpanProcessor,
@@ -123,7 +124,7 @@ class Telemetry:
         self.meter_provider = meter_provider
         self.logger_provider = logger_provider
         self._parts = parts
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self.is_shut_down = False
         self.forget_exit_hook: Callable[[], None] = _nothing  # set by configure(): takes its exit flush back
 
@@ -285,7 +286,7 @@ def _without_sdk_warning(prefix: str) -> Iterator[None]:
         sdk_logger.removeFilter(keep)
 
 
-_STATE_LOCK = threading.Lock()
+_STATE_LOCK = ForkSafeLock()
 _ACTIVE: tuple[_Arguments, Telemetry] | None = None
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel.collector.backend import RerunBackend
 from worldforge_otel.collector.decode import count_items
 from worldforge_otel.collector.recordings import DEFAULT_MAX_RECORDINGS, Recordings
@@ -74,7 +75,7 @@ class Pipeline:
         self.split_by_service = split_by_service
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_batches)
         self.recordings = Recordings(options, split_by_service=split_by_service, max_recordings=max_recordings)
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self.received: Counter[str] = Counter()  # items accepted into the queue, per signal
         self.written: Counter[str] = Counter()  # items the exporters wrote, per signal
         self.refused: Counter[str] = Counter()  # items refused because the queue was full

@@ -16,11 +16,11 @@ import dataclasses
 import hashlib
 import logging
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Final
 
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel.collector.backend import RerunBackend
 from worldforge_otel.rerun.layout import path_part
 from worldforge_otel.rerun.options import RerunOptions
@@ -61,7 +61,7 @@ class Recordings:
         self._overflowed: set[str] = set()
         self.overflowed_services = 0
         self._health: RerunSink | None = None
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._closed = False
 
     def open_single(self) -> None:

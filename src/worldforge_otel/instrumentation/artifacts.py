@@ -23,7 +23,6 @@ import base64
 import json
 import logging
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -31,6 +30,7 @@ from opentelemetry.trace import SpanKind, TracerProvider, get_tracer_provider
 from opentelemetry.util.types import AttributeValue
 
 from worldforge_otel import semconv
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.boundary import trust_scope
 from worldforge_otel.instrumentation.attribute_limits import limiter_for
@@ -62,7 +62,7 @@ class ArtifactRecorder:
         self._limiter = limiter_for(provider)
         self.max_payload_chars = max_payload_chars
         self._errors = ThrottledLog(_LOG)
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self.artifacts_recorded = 0
         self.artifacts_dropped = 0
         self.enabled = True
@@ -404,7 +404,7 @@ def _marker_attributes(markers: object) -> dict[str, AttributeValue]:
 
 
 _default: ArtifactRecorder | None = None
-_default_lock = threading.Lock()
+_default_lock = ForkSafeLock()
 
 
 def default_recorder() -> ArtifactRecorder:

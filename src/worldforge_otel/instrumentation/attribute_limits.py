@@ -7,13 +7,13 @@ The SDK cuts over-long attribute values without a trace. The handler cuts them f
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from opentelemetry.sdk.trace import SpanLimits
 from opentelemetry.trace import TracerProvider
 from opentelemetry.util.types import AttributeValue
 
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel.sanitize import TRUNCATION_MARKER
 
 _LOG = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class AttributeLimiter:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._warned = False
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
 
     def apply(self, attributes: dict[str, AttributeValue]) -> None:
         """Cut over-long values of ``attributes`` in place."""

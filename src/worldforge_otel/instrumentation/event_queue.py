@@ -2,14 +2,14 @@
 
 ``put`` appends to a deque (no lock on the way in) and wakes the worker only when it may be asleep; when
 the queue is full the item is dropped and counted exactly. The worker drains in batches. ``flush`` waits
-(bounded) until everything put before it was processed. A forked child starts with an empty queue and its
-own worker (the parent's items are the parent's).
+(bounded) until everything put before it was processed. A fork waits for the batch in progress (so the
+worker is never inside the OTel SDK at the fork); the child starts with an empty queue and its own worker (the
+parent's items are the parent's).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import weakref
@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
+from worldforge_otel import _fork
 from worldforge_otel._atexit_once import register_once
 
 _LOG = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class EventQueue:
         self.max_size = max_size
         self._name = name
         self._reset()
+        self._pause = _fork.pause_at_fork(self)
+        _fork.reset_in_child(self, EventQueue._reset)
         _QUEUES.add(self)
 
     def _reset(self) -> None:
@@ -50,7 +53,6 @@ class EventQueue:
         self._in_flight = 0
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         self._drop_lock = threading.Lock()
         self.dropped = 0
 
@@ -108,15 +110,13 @@ class EventQueue:
                         batch.append(self._items.popleft())
                     self._in_flight = len(batch)
                 try:
-                    self._process(batch)
+                    with self._pause:
+                        self._process(batch)
                 except Exception:
                     _LOG.exception("worldforge_otel: processing queued events failed")
                 with self._done:
                     self._in_flight = 0
                     self._done.notify_all()
-
-    def _after_fork_in_child(self) -> None:
-        self._reset()
 
 
 _QUEUES: weakref.WeakSet[EventQueue] = weakref.WeakSet()
@@ -132,12 +132,3 @@ def _flush_all(timeout_secs: float) -> None:
     deadline = time.monotonic() + timeout_secs
     for queue in list(_QUEUES):
         queue.flush(max(0.0, deadline - time.monotonic()))
-
-
-def _after_fork() -> None:
-    for queue in list(_QUEUES):
-        queue._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, get_tracer_provider
 
 from worldforge_otel import semconv
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.boundary import trust_scope
 from worldforge_otel.events import EventRecord, snapshot
@@ -68,7 +68,7 @@ class ProviderEventHandler:
         self._limiter = limiter_for(tracer_provider)
         self._metrics = ProviderMetrics(meter_provider)
         self._errors = ThrottledLog(_LOG)
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._handled = 0
         self._dropped = 0
         self._queue = EventQueue(self._record_batch, max_size=max_queue_size) if deferred else None

@@ -10,11 +10,11 @@ recording and an 8.6x slower export; 40,000 made the recording unreadable ("TooM
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Final
 
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.layout import self_path
 
@@ -52,7 +52,7 @@ class NameBudget:
         self.overflow_does = overflow_does or f"share the {OVERFLOW!r} entity path"  # said in the log line
         self.overflowed = 0
         self._names: dict[str, set[str]] = {}
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
 
     def known(self, scope: str) -> set[str] | frozenset[str]:
         """The names ``scope`` already has paths for (read-only; for a fast check before :meth:`admit`)."""
@@ -102,7 +102,7 @@ class RateBudget:
         self._clock = clock
         self._tokens = float(burst)
         self._last = clock()
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
 
     def admit(self) -> bool:
         """Whether one more may pass now (False is counted in :attr:`refused`)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from opentelemetry import context as otel_context
 
 from worldforge_otel import _env
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.layout import exporter_health_paths
@@ -55,7 +55,7 @@ class ExportCore:
             _LOG.info("worldforge_otel: OTEL_SDK_DISABLED=true, so the Rerun %s exporter records nothing", signal)
             sink = RerunSink(options, connect=False)
         self.sink = sink if sink is not None else shared_sink(options)
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._shutdown = False
         self._errors = ThrottledLog(_LOG)
         self.exported = 0

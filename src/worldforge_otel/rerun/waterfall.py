@@ -29,7 +29,6 @@ traces and :data:`MAX_SPANS_PER_TRACE` spans per trace.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from worldforge_otel import semconv
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel.rerun.cardinality import (
     MAX_PLAIN_TRACES,
     MAX_TRACES,
@@ -102,7 +102,7 @@ class TraceWaterfall:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
         self._rate = RateBudget(burst, per_sec, clock)
         self._refused: OrderedDict[int, None] = OrderedDict()  # recent traces left out
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         left_out = {"counter": "traces_not_drawn", "hint": "",
                     "overflow_does": "are not drawn as waterfalls (their spans are still written)"}  # fmt: skip
         self._worth_drawing = NameBudget("traces", MAX_TRACES, **left_out)
