@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import worldforge_otel
-from conftest import column_values, entity_paths, needs_rerun, read_rrd, recorded_strings
+from conftest import column_values, entity_paths, needs_rerun, read_rrd, recorded_strings, recording_ids
 from worldforge_otel import BatchOptions, RerunOptions
 from worldforge_otel.demo import DemoEvent
 from worldforge_otel.instrumentation import ProviderEventHandler
@@ -239,13 +239,13 @@ def test_fork_after_configure(tmp_path, providers, report):
     emit(telemetry, 10)
     assert telemetry.force_flush(5_000)
     pid = os.fork()
-    if pid == 0:  # the child: keeps running, its sink is disabled, never touches the parent's file
+    if pid == 0:  # the child: records to a file of its own, never touches the parent's
         try:
             emit(telemetry, 10, provider="child")
-            telemetry.shutdown(timeout_millis=2_000)
+            telemetry.shutdown(timeout_millis=5_000)
         finally:
             os._exit(0)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -260,9 +260,12 @@ def test_fork_after_configure(tmp_path, providers, report):
     assert events_in(path) == 20
     frame = read_rrd(path, index="worldforge_event", contents="/worldforge/**")
     assert not any("/child/" in p for p in entity_paths(frame))
-    report(events_in=30, events_out=20, dropped=10,
-           note="gunicorn --preload style: the child's Rerun sink is disabled (its 10 events are not written to "
-                "the parent's file); it exits 0; the parent's file stays readable with its 20 events")
+    child = path.with_name(f"fork-{pid}.rrd")
+    assert events_in(child, "/worldforge/events/child/predict/success/log") == 10
+    assert recording_ids(child)[0][1] == recording_ids(path)[0][1]  # one recording in the viewer
+    report(events_in=30, events_out=30, dropped=0,
+           note="os.fork after configure(): the child's sink reopens on its first write, to fork-<pid>.rrd beside "
+                "the parent's file under the same recording id; the parent's file keeps its own 20 events")
 
 
 def test_eight_threads_ten_thousand_events_each(tmp_path, providers, report):

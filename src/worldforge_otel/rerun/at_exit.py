@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -25,13 +26,15 @@ from typing import Any, Final
 
 from opentelemetry import _logs, metrics, trace
 
+from worldforge_otel import _fork
 from worldforge_otel._atexit_once import register_once
+from worldforge_otel._fork import ForkSafeLock
 
 _LOG = logging.getLogger(__name__)
 EXIT_FLUSH_TIMEOUT_MILLIS: Final = 5_000
 
 _hooks: list[Callable[[int], object]] = []
-_lock = threading.Lock()
+_lock = ForkSafeLock()
 _finished: weakref.WeakSet[object] = weakref.WeakSet()  # providers shut down already: nothing left to flush
 
 
@@ -72,6 +75,39 @@ def install(close_sinks: Callable[[float | None], object]) -> None:
     """
     register_once("rerun-sinks", _flush_then_close, close_sinks)
     _handle_sigterm(close_sinks)
+    with _lock:
+        if not _installed:
+            _installed.append(close_sinks)
+            _fork.in_child(_close_at_multiprocessing_exit)
+
+
+_installed: list[Callable[[float | None], object]] = []  # the sinks' closer, once install ran
+
+
+def _close_at_multiprocessing_exit() -> None:
+    """In a forked child: make a ``multiprocessing`` child close its recordings at its end, too.
+
+    A ``multiprocessing`` child ends with ``os._exit`` after its target returns: ``atexit`` never runs there,
+    only ``multiprocessing``'s own finalizers. (Other forked children, gunicorn workers among them, end through
+    ``sys.exit`` and the exit handler above.)
+    """
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and _installed:
+        # The child's finalizers are cleared when it starts: register once it started, from its after-fork hooks.
+        util.register_after_fork(_MULTIPROCESSING_TOKEN, _register_multiprocessing_finalizer)
+
+
+class _Token:
+    """Something ``multiprocessing.util.register_after_fork`` can hold weakly for the life of the process."""
+
+
+_MULTIPROCESSING_TOKEN: Final = _Token()
+
+
+def _register_multiprocessing_finalizer(_token: object) -> None:
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, _flush_then_close, args=(_installed[0],), exitpriority=100)
 
 
 SIGTERM_GRACE_SECS: Final = EXIT_FLUSH_TIMEOUT_MILLIS / 1000 + 10.0  # the flush budget, then the closes
@@ -89,20 +125,39 @@ def _handle_sigterm(close_sinks: Callable[[float | None], object]) -> None:
             return  # ignored, or the host's own handler: see above
 
         def on_sigterm(signum: int, frame: Any) -> None:
+            if _closing_on_main_thread:  # interrupted the exit flush itself: it ends the process when done
+                _pending_signals.append(signum)
+                return
             # On a helper thread, bounded: the main thread may hold a lock the flush needs (it was interrupted).
             helper = threading.Thread(target=_flush_then_close, args=(close_sinks,), name="worldforge-otel-sigterm",
                                       daemon=True)  # fmt: skip
             helper.start()
             helper.join(SIGTERM_GRACE_SECS)
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)  # the default action: the process ends as it would have
+            _end_by(signum)
 
         signal.signal(signal.SIGTERM, on_sigterm)
     except (ValueError, OSError):  # no signals here (an embedded interpreter): exit and shutdown() still close
         _LOG.debug("worldforge_otel: could not handle SIGTERM", exc_info=True)
 
 
+def _end_by(signum: int) -> None:
+    """End the process by ``signum``'s default action, as it would have ended without us."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 _sigterm_handled: list[bool] = []
+_closing_on_main_thread: list[bool] = []  # the exit flush runs on the main thread (a signal there must wait)
+_pending_signals: list[int] = []  # a SIGTERM that came during it: delivered once the recordings are closed
+
+
+def _forget_parents_exit() -> None:
+    _closing_on_main_thread.clear()  # a child forked while its parent was closing has its own exit to do
+    _pending_signals.clear()
+
+
+_fork.in_child(_forget_parents_exit)
+
 
 
 def flush_feeders(providers: Iterable[object], remaining_millis: Callable[[], int]) -> bool:
@@ -125,6 +180,19 @@ def flush_feeders(providers: Iterable[object], remaining_millis: Callable[[], in
 
 
 def _flush_then_close(close_sinks: Callable[[float | None], object]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        _flush_then_close_now(close_sinks)
+        return
+    _closing_on_main_thread.append(True)
+    try:
+        _flush_then_close_now(close_sinks)
+    finally:
+        _closing_on_main_thread.clear()
+        if _pending_signals:
+            _end_by(_pending_signals[0])
+
+
+def _flush_then_close_now(close_sinks: Callable[[float | None], object]) -> None:
     started = time.monotonic()
 
     def remaining_millis() -> int:

@@ -6,6 +6,10 @@ Traces, metrics and logs of one process share one sink per set of options (:func
 streams never write the same file. The sink never calls ``rr.init`` and never touches Rerun's global
 recording. A mistake in the options is logged once, naming the setting and the fix, and the sink falls
 back to the default file (or disables itself); nothing here raises into the host.
+
+A forked child (gunicorn workers, ``multiprocessing``, ``os.fork``) never writes the parent's stream: its sink
+reopens on its first write, with a file of its own beside the parent's (``<stem>-<pid>.rrd``) under the same
+recording id, so the viewer shows parent and children as one recording.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import weakref
 from pathlib import Path
 from typing import IO, Any, Final
 
-from worldforge_otel import _env
+from worldforge_otel import _env, _fork
+from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun import at_exit
 from worldforge_otel.rerun.blueprint import accepted, default_blueprint
@@ -58,7 +63,7 @@ class RerunSink:
         self.server_bind: str | None = None  # the address the gRPC server listens on, when serving
         self.connected_to: str | None = None  # the viewer URL streamed to, when that destination was set up
         self._claim: IO[str] | None = None  # the lock that makes this sink the only writer of its file
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._sequences: dict[str, int] = {}
         self._closed = False
         self._errors = ThrottledLog(_LOG)
@@ -68,9 +73,13 @@ class RerunSink:
         self._users = 0
         self._configured_lanes: set[str] = set()  # bounded as the lanes are (span names per service)
         self._benchmark_charts: list[str] = []  # the default layout shows one chart each (bounded)
+        self._reopen = False  # a forked child's sink: opens its own stream on the next write
+        self._reopen_lock = ForkSafeLock()
+        self._closing: threading.Event | None = None  # set once the recording is closed (or given up on)
         if connect:
             self._open()
         _ALL_SINKS.add(self)
+        _fork.reset_in_child(self, RerunSink._after_fork_in_child)
 
     @property
     def enabled(self) -> bool:
@@ -105,6 +114,8 @@ class RerunSink:
     def write(self, batch: ColumnBatch) -> bool:
         """Write every column group of ``batch``; returns False (and logs, throttled) on failure."""
         recording = self._recording
+        if recording is None and self._reopen:
+            recording = self._reopen_in_child()
         if recording is None or self._closed:
             return False
         try:
@@ -128,19 +139,30 @@ class RerunSink:
 
     def close(self, timeout_secs: float | None = None) -> bool:
         """Flush and disconnect within the deadline; idempotent. Returns False if the deadline passed."""
+        deadline = self.options.timeout_secs if timeout_secs is None else timeout_secs
         with self._lock:
-            if self._closed:
-                return True
+            closing = self._closing
+            if self._closed:  # closed, or closing on another thread (exit and a signal at once): wait for it
+                return closing is None or closing.wait(max(deadline, 0.0))
             self._closed = True
+            self._closing = closing = threading.Event()
             recording, self._recording = self._recording, None
+        try:
+            return self._close_recording(recording, deadline, closing)
+        finally:
+            closing.set()
+
+    def _close_recording(self, recording: Any, deadline: float, closing: threading.Event) -> bool:
         _forget_shared(self)
         if recording is None:
             return True
-        deadline = self.options.timeout_secs if timeout_secs is None else timeout_secs
 
         def close_recording() -> None:
-            _flush(recording, deadline)
-            recording.disconnect()
+            try:
+                _flush(recording, deadline)
+                recording.disconnect()
+            finally:  # the file is whole now: a close waiting on another thread (a signal's) may go on
+                closing.set()
 
         thread_name = f"{_CLOSE_THREAD_PREFIX}{id(recording)}"
         closed = _run_with_deadline(close_recording, deadline, "close", thread_name=thread_name)
@@ -173,7 +195,7 @@ class RerunSink:
             last = self._users <= 0
         return self.close(timeout_secs) if last else True
 
-    def _open(self) -> None:
+    def _open(self, *, child: bool = False) -> None:
         try:
             import rerun as rr
         except ImportError:
@@ -186,11 +208,11 @@ class RerunSink:
         try:
             recording = rr.RecordingStream(
                 options.application_id or DEFAULT_APPLICATION_ID,
-                recording_id=options.recording_id,
+                recording_id=self._recording_id if child else options.recording_id,
                 make_default=False,
                 make_thread_default=False,
             )
-            sinks = self._destinations(rr, recording)
+            sinks = self._child_destinations(rr) if child else self._destinations(rr, recording)
             if sinks:
                 recording.set_sinks(*sinks)
             self._send_blueprint(recording)
@@ -203,6 +225,53 @@ class RerunSink:
             # Python processes this one starts (under opentelemetry-instrument they inherit the configuration)
             # write files of their own; with this id they are one recording in the viewer (see options).
             os.environ.setdefault(INHERITED_RECORDING_ID, f"{os.getpid()}:{self._recording_id}")
+
+    def _after_fork_in_child(self) -> None:
+        """Right after a fork, in the child: let go of the parent's stream; reopen on the first write.
+
+        The parent's ``RecordingStream`` is kept referenced, never used nor dropped: its writer threads did not
+        survive the fork, so flushing or finalizing it could wait for ever. The parent's file lock is closed
+        here without removing its file: the parent still holds the lock.
+        """
+        if self._recording is not None:
+            _INHERITED_STREAMS.append(self._recording)
+            self._recording = None
+            self._reopen = not self._closed
+        if self._claim is not None:
+            with contextlib.suppress(OSError):
+                self._claim.close()  # another descriptor of the parent's lock: the parent keeps it
+            self._claim = None
+
+    def _reopen_in_child(self) -> Any:
+        """Open this forked child's own stream: the same destinations, a file of its own, the same recording id.
+
+        The file is claimed beside the parent's (``<stem>-<pid>.rrd``); a live viewer is connected to again;
+        a viewer the parent spawned or a server it runs is streamed to as a client (the port is the parent's).
+        """
+        with self._reopen_lock:  # the span, metric and log exporters may all write first: one opens, all wait
+            if not self._reopen:
+                return self._recording
+            self._configured_lanes.clear()  # (the sequence numbers go on from the parent's: never one twice)
+            self._open(child=True)
+            self._reopen = False
+        if self._recording is not None:
+            _LOG.info("worldforge_otel: forked process %d records to %s (recording id %s)", os.getpid(),
+                      self.save_path or self.connected_to, self._recording_id)  # fmt: skip
+        return self._recording
+
+    def _child_destinations(self, rr: Any) -> list[Any]:
+        sinks: list[Any] = []
+        live = self.connected_to or self.server_url
+        if self.options.spawn and live is None:
+            live = f"rerun+http://127.0.0.1:{DEFAULT_VIEWER_PORT}/proxy"
+        if live is not None:
+            sinks.append(rr.GrpcSink(live))
+            self.connected_to, self.server_url, self.server_bind = live, None, None
+        if self.save_path is not None:
+            file_sink = self._file_sink(rr, self.save_path)
+            if file_sink is not None:
+                sinks.append(file_sink)
+        return sinks
 
     def _chart_benchmarks(self, recording: Any, charts: list[str]) -> None:
         """Send the default layout again when a benchmark result of a new kind arrives: one chart each.
@@ -367,12 +436,6 @@ class RerunSink:
         finally:
             rr.reset_time(recording=recording)
 
-    def _disable_after_fork(self) -> None:
-        # The child must not write to the parent's stream (same file, same sockets): it cleanly stops.
-        self._lock = threading.Lock()
-        self._recording = None
-        self._closed = True
-
 
 def _abandon(rr: Any, recording: Any) -> None:
     """Make sure a recording stuck on a frozen destination cannot hang the process at exit.
@@ -490,7 +553,7 @@ atexit.register(_join_unfinished_at_exit)
 
 _ALL_SINKS: weakref.WeakSet[RerunSink] = weakref.WeakSet()
 _SHARED: dict[RerunOptions, RerunSink] = {}
-_SHARED_LOCK = threading.Lock()
+_SHARED_LOCK = ForkSafeLock()
 
 
 def _close_all_sinks(timeout_secs: float | None = None) -> None:
@@ -522,13 +585,4 @@ def _forget_shared(sink: RerunSink) -> None:
                 del _SHARED[key]
 
 
-def _after_fork_in_child() -> None:
-    global _SHARED_LOCK  # noqa: PLW0603  # the parent's lock may have been held at fork time
-    _SHARED_LOCK = threading.Lock()
-    _SHARED.clear()
-    for sink in list(_ALL_SINKS):
-        sink._disable_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_INHERITED_STREAMS: list[Any] = []  # a forked child's copies of its parent's streams: see _after_fork_in_child
