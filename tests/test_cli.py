@@ -72,7 +72,11 @@ def test_bad_destinations_say_one_line_each_and_the_summary_names_only_where_the
     in a file at the default place, and the summary never names the destination that was not used."""
     blocking = tmp_path / "a-file"
     blocking.write_text("not a directory")
+    from otlp_backend import free_port
+
+    nobody = f"rerun+http://127.0.0.1:{free_port()}/proxy"  # a valid URL where no viewer runs
     cases = [(["--rerun-connect-url", "notaurl"], "connect_url='notaurl' is not a Rerun URL"),
+             (["--rerun-connect-url", nobody], f"no Rerun viewer answers at {nobody}"),
              (["--rerun-output", str(blocking / "x.rrd")], f"{blocking} is a file, not a directory")]
     for flags, setting in cases:
         result = subprocess.run([sys.executable, "-m", "worldforge_otel", "demo", "--built-in", *flags], cwd=tmp_path,
@@ -81,6 +85,6 @@ def test_bad_destinations_say_one_line_each_and_the_summary_names_only_where_the
         errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
         assert len(errors) == 1 and setting in errors[0] and "Traceback" not in result.stderr, result.stderr
         assert "worldforge_otel: worldforge_otel:" not in result.stderr  # the source named once
-        assert "streamed to" not in result.stdout and "notaurl" not in result.stdout
+        assert "streamed to" not in result.stdout and "notaurl" not in result.stdout and nobody not in result.stdout
         (recording,) = re.findall(r"- recording: (\S+\.rrd)", result.stdout)
         assert (tmp_path / recording).stat().st_size > 0 and ".worldforge/rerun/" in recording

@@ -25,6 +25,7 @@ pytestmark = needs_rerun
 EVENTS_LOG = "/worldforge/events/mock/predict/success/log"
 BIN = Path(sys.executable).parent
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ROTEL_"))}
+RUN_ENV = {**CLEAN_ENV, "RERUN_ANALYTICS": "false"}
 
 
 def verified(paths: list[Path]) -> list[Path]:
@@ -119,7 +120,7 @@ def test_multiprocessing_and_os_fork_children_each_write_their_own_file(tmp_path
     app.write_text(textwrap.dedent(FORKING_APP))
     recording = tmp_path / "run.rrd"
     result = subprocess.run([sys.executable, str(app), str(recording)], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=180, env={**CLEAN_ENV, "RERUN_ANALYTICS": "false"}, check=False)  # fmt: skip
+                            text=True, timeout=180, env=RUN_ENV, check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     sent = int(result.stdout.split()[1])
     files = verified(sorted(tmp_path.glob("run*.rrd")))
@@ -186,7 +187,7 @@ def test_a_fork_under_load_never_hangs_the_child(tmp_path):
     """))
     recording = tmp_path / "load.rrd"
     result = subprocess.run([sys.executable, str(script), str(recording)], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=400, env={**CLEAN_ENV, "RERUN_ANALYTICS": "false"}, check=False)  # fmt: skip
+                            text=True, timeout=400, env=RUN_ENV, check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-4:] == ["failed", "0", "hung", "0"], result.stdout
     children = sorted(tmp_path.glob("load-*.rrd"))
@@ -231,7 +232,7 @@ def serve(tmp_path: Path, source: str, command: list[str], **env: str) -> tuple[
     (tmp_path / "app.py").write_text(textwrap.dedent(source))
     port = free_port()
     server = subprocess.Popen([part.replace("PORT", str(port)) for part in command], cwd=tmp_path,
-                              env={**CLEAN_ENV, "RERUN_ANALYTICS": "false", **env}, stdout=subprocess.DEVNULL,
+                              env={**RUN_ENV, **env}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)  # fmt: skip
     wait_for_port(port, timeout=60, process=server)
     return server, port

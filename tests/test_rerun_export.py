@@ -232,9 +232,11 @@ def test_user_mistakes_log_one_clear_line_and_fall_back(tmp_path, caplog, monkey
         sink.close(timeout_secs=5)
 
 
-def test_closing_with_an_unreachable_viewer_is_bounded(tmp_path):
+def test_closing_with_an_unreachable_viewer_is_bounded(tmp_path, monkeypatch):
     import socket
     import time
+
+    monkeypatch.chdir(tmp_path)  # the data is kept in the default file instead
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -19,11 +19,13 @@ import contextlib
 import ctypes
 import logging
 import os
+import socket
 import threading
 import time
 import weakref
 from pathlib import Path
 from typing import IO, Any, Final
+from urllib.parse import urlsplit
 
 from worldforge_otel import _env, _fork
 from worldforge_otel._fork import ForkSafeLock
@@ -45,6 +47,7 @@ from worldforge_otel.rerun.options import (
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_VIEWER_PORT: Final = 9876
+VIEWER_PROBE_SECS: Final = 1.0  # how long the one connection attempt to a viewer may take when a sink opens
 _INSTALL_HINT: Final = "install it with: pip install 'worldforge-otel[rerun]'"
 
 
@@ -259,6 +262,26 @@ class RerunSink:
                       self.save_path or self.connected_to, self._recording_id)  # fmt: skip
         return self._recording
 
+    def _local_viewer_and_server(self, rr: Any, recording: Any, *, others: bool) -> tuple[list[Any], bool]:
+        """A spawned viewer and this process's own gRPC server, as the options ask; and whether the port was bad."""
+        options = self.options
+        sinks: list[Any] = []
+        bad_port = False
+        if options.spawn:
+            rr.spawn(port=DEFAULT_VIEWER_PORT, connect=False, recording=recording)
+            sinks.append(rr.GrpcSink(f"rerun+http://127.0.0.1:{DEFAULT_VIEWER_PORT}/proxy"))
+        if options.serve_grpc_port is not None:
+            try:
+                port = _env.parse_port(str(options.serve_grpc_port))
+            except _env.BadValueError as error:
+                _env.report_bad_value(
+                    "serve_grpc_port", str(options.serve_grpc_port), str(error), "writing to a file instead"
+                )
+                bad_port = True
+            else:
+                sinks.extend(self._server_sink(rr, recording, port, others=others or bool(sinks)))
+        return sinks, bad_port
+
     def _child_destinations(self, rr: Any) -> list[Any]:
         sinks: list[Any] = []
         live = self.connected_to or self.server_url
@@ -300,32 +323,35 @@ class RerunSink:
         options = self.options
         sinks: list[Any] = []
         save_path = options.save_path
+        unreachable = ""
         if options.connect_url is not None:
             try:
-                sinks.append(rr.GrpcSink(_env.parse_rerun_url(options.connect_url)))
-                self.connected_to = options.connect_url
+                url = _env.parse_rerun_url(options.connect_url)
             except _env.BadValueError as error:
                 _env.report_bad_value("connect_url", options.connect_url, str(error), "writing to a file instead")
                 save_path = save_path or default_save_path()
-        if options.spawn:
-            rr.spawn(port=DEFAULT_VIEWER_PORT, connect=False, recording=recording)
-            sinks.append(rr.GrpcSink(f"rerun+http://127.0.0.1:{DEFAULT_VIEWER_PORT}/proxy"))
-        if options.serve_grpc_port is not None:
-            try:
-                port = _env.parse_port(str(options.serve_grpc_port))
-            except _env.BadValueError as error:
-                _env.report_bad_value(
-                    "serve_grpc_port", str(options.serve_grpc_port), str(error), "writing to a file instead"
-                )
-                save_path = save_path or default_save_path()
             else:
-                sinks.extend(self._server_sink(rr, recording, port, others=bool(sinks or save_path)))
+                problem = viewer_unreachable(url)
+                if problem is None:
+                    sinks.append(rr.GrpcSink(url))
+                    self.connected_to = url
+                else:  # the data would be lost: keep it in a file (named below and in the CLI's summary)
+                    save_path = save_path or default_save_path()
+                    unreachable = f"no Rerun viewer answers at {url} ({problem}), so nothing is streamed there"
+        local, bad_port = self._local_viewer_and_server(rr, recording, others=bool(sinks or save_path))
+        sinks.extend(local)
+        if bad_port:
+            save_path = save_path or default_save_path()
         if not sinks and not save_path and self.server_url is None:
             save_path = default_save_path()
         if save_path:
             file_sink = self._file_sink(rr, Path(save_path))
             if file_sink is not None:
                 sinks.append(file_sink)
+        if unreachable:
+            _LOG.error("worldforge_otel: %s; the recording is kept in %s. Start the viewer first (`rerun`), or choose "
+                       "the file with save_path / --rerun-output / OTEL_EXPORTER_RERUN_SAVE_PATH", unreachable,
+                       self.save_path or "no file either (see above)")  # fmt: skip
         return sinks
 
     def _file_sink(self, rr: Any, path: Path) -> Any:
@@ -466,6 +492,20 @@ def _restore_service_name() -> None:
         os.putenv("OTEL_SERVICE_NAME", name)
     else:
         os.unsetenv("OTEL_SERVICE_NAME")
+
+
+def viewer_unreachable(url: str, timeout_secs: float = VIEWER_PROBE_SECS) -> str | None:
+    """Why nothing accepts a connection at the viewer ``url`` (refused, no such host, timed out); None if it does.
+
+    One TCP connection attempt, when the sink opens: a viewer that is not running is said at once instead of the
+    data going nowhere. (A viewer that accepts and then never reads is handled at close: see :func:`_abandon`.)
+    """
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or DEFAULT_VIEWER_PORT), timeout_secs):
+            return None
+    except OSError as error:
+        return error.strerror or type(error).__name__
 
 
 def claim_file(path: Path) -> tuple[Path, IO[str] | None]:
