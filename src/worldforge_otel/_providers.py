@@ -67,6 +67,15 @@ def feeders_of(provider: object, kind: type) -> list[Any]:
     return [node for node in found if id(node) not in nested]  # a BatchSpanProcessor, not also its inner part
 
 
+def queued_items(feeder: object) -> int:
+    """How many spans or log records wait in a batch processor's queue (0 for a metric reader or an unknown one)."""
+    queue = getattr(getattr(feeder, "_batch_processor", None), "_queue", None)  # opentelemetry-sdk >= 1.31
+    try:
+        return len(queue) if queue is not None else 0
+    except TypeError:
+        return 0
+
+
 def find_attached(provider: object, kind: type) -> Any:
     """The first ``kind`` instance attached to ``provider`` that is not shut down, or None."""
     for node in attached_objects(provider):

@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import TracerProvider
 
 from worldforge_otel import _env, otlp
+from worldforge_otel._deadline import within
 from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel._providers import (
     DetachableLogProcessor,
@@ -180,7 +180,7 @@ class Telemetry:
                 ok = sink.flush(remaining() / 1000.0) and ok
             return ok
 
-        return _within(timeout_millis, flush, "flush")
+        return within(timeout_millis, flush, "flush")
 
     def flush_recordings(self, timeout_millis: int) -> bool:
         """What exit flushes before the recordings close: queued events, then only the Rerun pipelines.
@@ -216,7 +216,7 @@ class Telemetry:
                 provider_finished(provider)
             return True
 
-        if not _within(timeout_millis, shut_down, "shutdown"):
+        if not within(timeout_millis, shut_down, "shutdown"):
             _LOG.warning("worldforge_otel: shutdown() did not finish within %.1fs (an exporter is still busy, e.g. "
                          "retrying a collector that is down); it goes on in the background, the Rerun recordings "
                          "were closed first", timeout_millis / 1000)  # fmt: skip
@@ -243,28 +243,6 @@ def _rerun_first(parts: list[Any]) -> list[Any]:
         return any(isinstance(node, CoreBackedExporter) for node in attached_objects(part))
 
     return sorted(parts, key=lambda part: not feeds_rerun(part))
-
-
-def _within(timeout_millis: float, work: Callable[[Callable[[], int]], bool], what: str) -> bool:
-    """``work(remaining_millis)`` on a helper thread, waited for at most ``timeout_millis``; False if it did not end."""
-    deadline = time.monotonic() + max(timeout_millis, 0) / 1000.0
-
-    def remaining() -> int:
-        return max(0, int((deadline - time.monotonic()) * 1000))
-
-    outcome: list[bool] = []
-
-    def run() -> None:
-        try:
-            outcome.append(work(remaining))
-        except Exception:
-            _LOG.warning("worldforge_otel: %s failed", what, exc_info=True)
-            outcome.append(False)
-
-    helper = threading.Thread(target=run, name=f"worldforge-otel-{what}", daemon=True)
-    helper.start()
-    helper.join(remaining() / 1000.0 + 0.05)
-    return bool(outcome and outcome[0])
 
 
 _UNHOOKED_COLLECT = "Cannot call collect on a MetricReader until it is registered"  # after remove_metric_reader

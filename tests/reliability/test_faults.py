@@ -189,6 +189,56 @@ def test_file_size_limit_hit_mid_run_in_a_subprocess(tmp_path, report):
                 + ("exits" if exited else "then blocks in rerun-sdk at interpreter exit (killed after 10 s)"))
 
 
+BACKLOG_APP = """
+    import sys, time
+    import worldforge_otel
+    from opentelemetry import trace
+    from worldforge_otel.rerun import at_exit
+
+    if len(sys.argv) > 2:
+        at_exit.EXIT_FLUSH_TIMEOUT_MILLIS = int(sys.argv[2])  # too short for the backlog below
+    batch = worldforge_otel.BatchOptions(max_queue_size=65536, max_export_batch_size=65536,
+                                         schedule_delay_millis=600_000)  # nothing is exported before exit
+    worldforge_otel.configure(rerun=worldforge_otel.RerunOptions(save_path=sys.argv[1]), batch=batch)
+    tracer = trace.get_tracer("app")
+    for i in range(40_000):
+        tracer.start_span(f"work {i % 7}", attributes={f"k{j}": "v" * 50 for j in range(10)}).end()
+    print(f"done {time.time()}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("budget_millis", [None, 300], ids=["default-exit-budget", "budget-too-short"])
+def test_a_backlog_of_40000_spans_at_exit(tmp_path, report, budget_millis):
+    """40,000 spans still queued when the app ends: exit stays bounded, the file is whole, and what the exit
+    flush could not write in its budget is said (the SDK's own force_flush would export the whole queue)."""
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent(BACKLOG_APP))
+    path = tmp_path / "backlog.rrd"
+    result = subprocess.run([sys.executable, str(script), str(path), *([str(budget_millis)] if budget_millis else [])],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "RERUN_ANALYTICS": "false"},
+                            check=False)  # fmt: skip
+    exit_secs = time.time() - float(result.stdout.split()[-1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    check = subprocess.run([str(RERUN), "rrd", "verify", str(path)], capture_output=True, text=True, timeout=60,
+                           check=False)  # fmt: skip
+    assert check.returncode == 0, check.stderr
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/spans/**") if budget_millis is None else None
+    written = sum(len(column_values(frame, entity, "TextLog:text")) for entity in entity_paths(frame)
+                  if entity.endswith("/log")) if frame is not None else 0  # fmt: skip
+    said = [line for line in result.stderr.splitlines() if "the exit flush ran out" in line]
+    if budget_millis is None:
+        assert written == 40_000 and not said and exit_secs < 5 + 5, (written, exit_secs, result.stderr[-2000:])
+        note = f"all 40,000 written within the 5 s exit budget; the process ended {exit_secs:.1f} s after the app"
+    else:
+        (line,) = said
+        left = int(line.split(" with ")[1].split()[0])
+        assert left > 0 and exit_secs < 0.3 + 5 + 5, (line, exit_secs)
+        note = (f"exit budget cut to 0.3 s: one line says {left} spans were still queued or being written; the file "
+                f"is closed whole anyway; the process ended {exit_secs:.1f} s after the app")
+    report(events_in=40_000, events_out=40_000 if budget_millis is None else 40_000 - left, dropped=0 if
+           budget_millis is None else left, note=note)  # fmt: skip
+
+
 def test_shutdown_twice_export_after_shutdown_and_flush_timeout(tmp_path, providers, report):
     telemetry = configure(providers, save_path=tmp_path / "twice.rrd")
     emit(telemetry, 10)

@@ -19,7 +19,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -28,6 +27,7 @@ from opentelemetry import _logs, metrics, trace
 
 from worldforge_otel import _fork
 from worldforge_otel._atexit_once import register_once
+from worldforge_otel._deadline import within
 from worldforge_otel._fork import ForkSafeLock
 
 _LOG = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ EXIT_FLUSH_TIMEOUT_MILLIS: Final = 5_000
 _hooks: list[Callable[[int], object]] = []
 _lock = ForkSafeLock()
 _finished: weakref.WeakSet[object] = weakref.WeakSet()  # providers shut down already: nothing left to flush
+_flushed: weakref.WeakSet[object] = weakref.WeakSet()  # the Rerun pipelines flush_feeders has seen
 
 
 def provider_finished(provider: object) -> None:
@@ -171,6 +172,8 @@ def flush_feeders(providers: Iterable[object], remaining_millis: Callable[[], in
     ok = True
     for provider in providers:
         for feeder in feeders_of(provider, CoreBackedExporter):
+            with contextlib.suppress(TypeError):
+                _flushed.add(feeder)  # what an exit flush that runs out of time counts as left behind
             try:
                 ok = bool(feeder.force_flush(remaining_millis())) and ok
             except Exception:
@@ -193,18 +196,27 @@ def _flush_then_close(close_sinks: Callable[[float | None], object]) -> None:
 
 
 def _flush_then_close_now(close_sinks: Callable[[float | None], object]) -> None:
-    started = time.monotonic()
+    def flush(remaining_millis: Callable[[], int]) -> bool:
+        providers = (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider())
+        ok = flush_feeders([provider for provider in providers if provider not in _finished], remaining_millis)
+        with _lock:
+            hooks = list(_hooks)
+        for hook in hooks:
+            try:
+                ok = bool(hook(remaining_millis())) and ok
+            except Exception:
+                _LOG.warning("worldforge_otel: flushing at exit failed", exc_info=True)
+                ok = False
+        return ok
 
-    def remaining_millis() -> int:
-        return max(0, int(EXIT_FLUSH_TIMEOUT_MILLIS - (time.monotonic() - started) * 1000))
+    # Bounded whatever the pipelines hold (the SDK's force_flush exports its whole queue, whatever the timeout).
+    if not within(EXIT_FLUSH_TIMEOUT_MILLIS, flush, "exit-flush"):
+        from worldforge_otel._providers import queued_items
+        from worldforge_otel.rerun.exporter_core import items_in_flight
 
-    providers = (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider())
-    flush_feeders([provider for provider in providers if provider not in _finished], remaining_millis)
-    with _lock:
-        hooks = list(_hooks)
-    for hook in hooks:
-        try:
-            hook(remaining_millis())
-        except Exception:
-            _LOG.warning("worldforge_otel: flushing at exit failed", exc_info=True)
+        left = sum(queued_items(feeder) for feeder in list(_flushed)) + items_in_flight()
+        if left:
+            _LOG.warning("worldforge_otel: the exit flush ran out of its %.1f s with %d spans/log records still queued "
+                         "or being written; what was not written by then is not in the Rerun recording (closed now, so "
+                         "the file stays whole)", EXIT_FLUSH_TIMEOUT_MILLIS / 1000, left)  # fmt: skip
     close_sinks(None)  # each recording within its own deadline, whatever the flushes took

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 
 from opentelemetry import context as otel_context
@@ -60,6 +61,8 @@ class ExportCore:
         self._errors = ThrottledLog(_LOG)
         self.exported = 0
         self.dropped = 0
+        self.in_flight = 0  # items of the batch being translated and written now (batches come one at a time)
+        _CORES.add(self)
 
     def export(self, count: int, translate: Callable[[ColumnBatch], int]) -> bool:
         """Translate ``count`` items with ``translate`` (which returns how many it skipped) and write them."""
@@ -68,8 +71,13 @@ class ExportCore:
                 self.dropped += count
             _LOG.warning("worldforge_otel: Rerun %s exporter already shut down, ignoring the batch", self.signal)
             return False
+        if not self.sink.accepting:  # closed (at exit, its flush out of time): counted, not translated for nothing
+            with self._lock:
+                self.dropped += count
+            return False
         token = otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))
         started = time.perf_counter()
+        self.in_flight += count
         try:
             batch = ColumnBatch()
             skipped = translate(batch)
@@ -78,6 +86,7 @@ class ExportCore:
             self._errors.error("worldforge_otel: Rerun %s export failed", self.signal)
             skipped, written = count, False
         finally:
+            self.in_flight -= count
             otel_context.detach(token)
         with self._lock:
             if written:
@@ -126,3 +135,11 @@ class ExportCore:
             self.sink.release(timeout_secs)
         else:
             self.sink.flush(timeout_secs)
+
+
+_CORES: weakref.WeakSet[ExportCore] = weakref.WeakSet()
+
+
+def items_in_flight() -> int:
+    """Items every Rerun exporter of the process is translating or writing at this moment."""
+    return sum(core.in_flight for core in list(_CORES))

@@ -90,6 +90,11 @@ class RerunSink:
         return self._recording is not None and not self._closed
 
     @property
+    def accepting(self) -> bool:
+        """False once the sink is closed: a batch for it can be counted as dropped without being translated."""
+        return not self._closed
+
+    @property
     def recording_id(self) -> str | None:
         """The Rerun recording id (the configured one, else the one rerun-sdk chose); None if it never opened."""
         return self._recording_id
