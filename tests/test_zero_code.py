@@ -129,6 +129,39 @@ def test_a_worldforge_app_is_captured_without_code_changes(tmp_path):
     assert len(column_values(frame, "/worldforge/events/mock/predict/success/log", "TextLog:text")) == seen
 
 
+OWN_HANDLER_APP = """
+from worldforge import Action, WorldForge
+from worldforge.providers.mock import MockProvider
+
+own, forge_saw = [], []
+provider = MockProvider(name="own-mock", event_handler=own.append)   # a handler of its own, kept by register_provider
+forge = WorldForge(event_handler=forge_saw.append)
+forge.register_provider(provider)
+forge.create_world("lab", provider="own-mock").predict(Action.move_to(0.3, 0.5, 0.0), steps=2)
+forge.create_world("lab2", provider="mock").predict(Action.move_to(0.1, 0.2, 0.0), steps=1)
+print("app saw", len(own), len(forge_saw))
+"""
+
+
+@worldforge_only
+@pytest.mark.worldforge
+def test_a_provider_registered_with_its_own_handler_is_captured_once_too(tmp_path):
+    """``register_provider`` keeps a provider's own handler (the forge's never reaches it): its events are still
+    recorded, after its own handler, and the forge's events are not recorded twice."""
+    pytest.importorskip("worldforge")
+    recording = tmp_path / "own.rrd"
+    result = run_instrumented(tmp_path, OWN_HANDLER_APP, OTEL_SERVICE_NAME="wf-app", OTEL_TRACES_EXPORTER="rerun",
+                              OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
+                              OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording))  # fmt: skip
+    own, forge_saw = map(int, result.stdout.split()[2:4])
+    assert own >= 1 and forge_saw >= 1
+    frame = read_rrd(recording, index="worldforge_event", contents="/worldforge/events/**")
+    counts = {path: len(column_values(frame, path, "TextLog:text")) for path in entity_paths(frame)
+              if path.endswith("/log")}  # fmt: skip
+    assert counts["/worldforge/events/own-mock/predict/success/log"] == own
+    assert sum(counts.values()) == own + forge_saw, counts  # every event once
+
+
 @worldforge_only
 @pytest.mark.worldforge
 def test_otel_python_disabled_instrumentations_skips_worldforge(tmp_path):

@@ -11,10 +11,16 @@ In code::
 
     WorldForgeInstrumentor().instrument()  # tracer_provider=/meter_provider= optional
 
-``WorldForge.__init__`` is wrapped so the instance's ``event_handler`` becomes the user's own handler
-composed with ours (``worldforge.observability.compose_event_handlers``); the user's handler is never
-replaced, and one that already is ours is not doubled. ``uninstrument()`` unwraps and silences the
-handler of instances created meanwhile.
+Two places are wrapped, so every ProviderEvent is recorded once:
+
+- ``WorldForge.__init__``: the instance's ``event_handler`` becomes the user's own handler composed with ours
+  (``worldforge.observability.compose_event_handlers``); the user's handler is never replaced, and one that already
+  is ours is not doubled. Capability calls and providers that inherit the forge's handler go through it.
+- ``BaseProvider._emit_event``: a provider with a handler of its own (given to its constructor, then added with
+  ``register_provider``, or used without any ``WorldForge``) still reaches ours, after its own handler; a provider
+  whose handler already goes through ours is not recorded twice.
+
+``uninstrument()`` unwraps both and silences the handler of instances created meanwhile.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from worldforge_otel.instrumentation.handler import ProviderEventHandler
 
 _MODULE = "worldforge.framework"
 _INIT = "WorldForge.__init__"
+_PROVIDERS_MODULE = "worldforge.providers.base"
+_EMIT = "BaseProvider._emit_event"
 
 
 class WorldForgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -47,11 +55,14 @@ class WorldForgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         self._handler = handler
         wrap_function_wrapper(_MODULE, _INIT, _init_wrapper(handler))
+        wrap_function_wrapper(_PROVIDERS_MODULE, _EMIT, _emit_wrapper(handler))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import worldforge.framework
+        import worldforge.providers.base
 
         unwrap(worldforge.framework.WorldForge, "__init__")
+        unwrap(worldforge.providers.base.BaseProvider, "_emit_event")
         if self._handler is not None:
             self._handler.enabled = False  # instances created while instrumented go quiet too
             self._handler = None
@@ -66,6 +77,19 @@ def _init_wrapper(handler: ProviderEventHandler) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         kwargs["event_handler"] = compose_with(kwargs.get("event_handler"), handler)
         return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def _emit_wrapper(handler: ProviderEventHandler) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return wrapped(*args, **kwargs)  # the provider's own handler first, as it always ran
+        finally:  # (also when it raised: the event happened)
+            if not _records_through_us(getattr(instance, "event_handler", None)):
+                event = args[0] if args else kwargs.get("event")
+                if event is not None:
+                    handler(event)
 
     return wrapper
 
