@@ -148,6 +148,40 @@ def test_missing_directory_and_unwritable_path(tmp_path, providers, report, capl
                 "save_path/--rerun-output/OTEL_EXPORTER_RERUN_SAVE_PATH and falls back to the default file")
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (a directory nothing can be made in)")
+def test_no_destination_can_be_opened_nothing_is_buffered(tmp_path, report):
+    """An unwritable save path and a working directory where the default file cannot be made either: one line
+    says nothing is written, every span is counted dropped, and memory does not grow with the data."""
+    script = tmp_path / "host.py"
+    script.write_text(textwrap.dedent("""
+        import os, resource
+        os.chdir("/proc/self")  # the default .worldforge/rerun/ cannot be made here
+        import worldforge_otel
+        from worldforge_otel.demo import DemoEvent
+        t = worldforge_otel.configure(rerun=worldforge_otel.RerunOptions(save_path="/proc/self/x/run.rrd"),
+                                      set_global_providers=False)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for i in range(60_000):
+            t(DemoEvent("mock", "predict", "success", duration_ms=1.0, message=f"request {i} " * 10))
+            if i % 4000 == 3999:
+                t.force_flush()  # (the event queue holds 8,192: this test is about the sink)
+        t.shutdown()
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        print("host finished", t.stats.events_handled, t.spans_exported, t.spans_dropped, round(grown_mb))
+    """))
+    process = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "RERUN_ANALYTICS": "false"}, check=False)  # fmt: skip
+    assert process.returncode == 0 and "host finished" in process.stdout, process.stderr[-3000:]
+    handled, exported, dropped, grown_mb = map(int, process.stdout.split("host finished")[1].split()[:4])
+    assert (handled, exported, dropped) == (60_000, 0, 60_000)
+    assert grown_mb < 30, grown_mb  # the spans were not kept (buffered, they took ~80 MB)
+    said = [line for line in process.stderr.splitlines() if "no Rerun destination could be opened" in line]
+    assert len(said) == 1, process.stderr[-3000:]
+    report(events_in=60_000, events_out=0, dropped=60_000,
+           note=f"no file can be made (save path and working directory unwritable): one line, every span counted "
+                f"dropped, memory grew {grown_mb} MB (nothing buffered)")
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 def test_disk_full(tmp_path, providers, report, caplog, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -163,30 +197,40 @@ def test_disk_full(tmp_path, providers, report, caplog, monkeypatch):
 
 
 def test_file_size_limit_hit_mid_run_in_a_subprocess(tmp_path, report):
-    """RLIMIT_FSIZE makes the recording's own writes fail after it started; the host still exits cleanly."""
+    """RLIMIT_FSIZE caps the file mid-run: the recording ends short of the limit, closed whole, one line says so,
+    and the counts are honest (every span counted exported is in the file; the rest are counted dropped)."""
     script = tmp_path / "host.py"
+    path = tmp_path / "big.rrd"
     script.write_text(textwrap.dedent(f"""
         import resource, signal, sys, time
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit would fail with EFBIG
         import worldforge_otel
         from worldforge_otel.demo import DemoEvent
-        t = worldforge_otel.configure(rerun=worldforge_otel.RerunOptions(save_path={str(tmp_path / 'big.rrd')!r}),
+        t = worldforge_otel.configure(rerun=worldforge_otel.RerunOptions(save_path={str(path)!r}),
                                       set_global_providers=False)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
-        for i in range(3000):
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+        for i in range(6000):
             t(DemoEvent("mock", "predict", "success", duration_ms=1.0, message="x" * 500))
+            if i % 500 == 499:
+                t.force_flush()
         t.shutdown()
-        print("host finished", t.stats.events_handled, t.stats.events_dropped)
+        print("host finished", t.stats.events_handled, t.spans_exported, t.spans_dropped)
     """))
-    output, took, exited = run_host(script, timeout=120)
-    assert "host finished" in output, output[-2000:]
-    handled, dropped = map(int, output.split("host finished")[1].split()[:2])
-    assert handled + dropped == 3000
-    assert (tmp_path / "big.rrd").stat().st_size <= 200_000
-    report(events_in=3000, events_out=handled, dropped=dropped,
-           note=f"file capped at 200 kB mid-run: rerun-sdk's writer thread reports the error itself (stderr); "
-                f"the exporter cannot see it; the host's code finishes in {took:.1f} s and the process "
-                + ("exits" if exited else "then blocks in rerun-sdk at interpreter exit (killed after 10 s)"))
+    process = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "RERUN_ANALYTICS": "false"}, check=False)  # fmt: skip
+    assert process.returncode == 0 and "host finished" in process.stdout, process.stderr[-3000:]
+    handled, exported, dropped = map(int, process.stdout.split("host finished")[1].split()[:3])
+    assert handled == 6000 and exported + dropped == 6000 and dropped > 0, (handled, exported, dropped)
+    check = subprocess.run([str(RERUN), "rrd", "verify", str(path)], capture_output=True, text=True, timeout=60,
+                           check=False)  # fmt: skip
+    assert check.returncode == 0, check.stderr  # closed whole, short of the limit
+    assert events_in(path) == exported  # honest: what is counted exported is in the file
+    said = [line for line in process.stderr.splitlines() if "file size limit" in line]
+    assert len(said) == 1 and str(path) in said[0], process.stderr[-3000:]
+    report(events_in=6000, events_out=exported, dropped=dropped,
+           note=f"RLIMIT_FSIZE of 1 MB hit mid-run: the recording ends short of it ({path.stat().st_size} bytes), "
+                f"closed whole, one line; {exported} spans counted exported are all in the file, {dropped} counted "
+                "dropped")
 
 
 BACKLOG_APP = """

@@ -48,6 +48,7 @@ _LOG = logging.getLogger(__name__)
 
 DEFAULT_VIEWER_PORT: Final = 9876
 VIEWER_PROBE_SECS: Final = 1.0  # how long the one connection attempt to a viewer may take when a sink opens
+DISK_RESERVE_BYTES: Final = 16 * 1024 * 1024  # left free on a file's disk for what rerun-sdk holds and the footer
 _INSTALL_HINT: Final = "install it with: pip install 'worldforge-otel[rerun]'"
 
 
@@ -91,8 +92,9 @@ class RerunSink:
 
     @property
     def accepting(self) -> bool:
-        """False once the sink is closed: a batch for it can be counted as dropped without being translated."""
-        return not self._closed
+        """Whether a batch can be written (now, or once a forked child's sink reopened); when not, a batch is counted
+        as dropped without being translated."""
+        return not self._closed and (self._recording is not None or self._reopen)
 
     @property
     def recording_id(self) -> str | None:
@@ -126,6 +128,8 @@ class RerunSink:
             recording = self._reopen_in_child()
         if recording is None or self._closed:
             return False
+        if self.save_path is not None and not self._room_for_more():
+            return False
         try:
             for group in batch:
                 self._send(recording, group)
@@ -137,6 +141,24 @@ class RerunSink:
             self._errors.error("worldforge_otel: writing to the Rerun recording failed")
             return False
         return True
+
+    def _room_for_more(self) -> bool:
+        """Whether the file can take another batch; if not, the recording is closed while it can still end whole.
+
+        A file that hits a full disk or the process's file size limit mid-write is cut off unreadable, and what was
+        handed to rerun-sdk after that is lost without a word. So the file stops short of the limit instead: it is
+        closed with its footer, one line says why, and every later batch is counted as dropped.
+        """
+        if self.save_path is None:
+            return True
+        problem = file_room_problem(self.save_path)
+        if problem is None:
+            return True
+        _LOG.error("worldforge_otel: %s, so the Rerun recording %s ends here, closed whole; later data is counted as "
+                   "dropped (otel.sdk.exporter.*.exported, error.type=dropped). Free space or choose another "
+                   "save_path / --rerun-output / OTEL_EXPORTER_RERUN_SAVE_PATH", problem, self.save_path)  # fmt: skip
+        self.close()
+        return False
 
     def flush(self, timeout_secs: float) -> bool:
         """Push buffered data to the destinations, waiting at most ``timeout_secs``."""
@@ -221,6 +243,11 @@ class RerunSink:
                 make_thread_default=False,
             )
             sinks = self._child_destinations(rr) if child else self._destinations(rr, recording)
+            if not sinks and self.server_url is None:  # kept, it would buffer everything in memory, for nothing
+                _LOG.error("worldforge_otel: no Rerun destination could be opened (see above), so nothing is written "
+                           "to Rerun; the data is counted as dropped (otel.sdk.exporter.*.exported, "
+                           "error.type=dropped)")  # fmt: skip
+                return
             if sinks:
                 recording.set_sinks(*sinks)
             self._send_blueprint(recording)
@@ -499,6 +526,34 @@ def _restore_service_name() -> None:
         os.unsetenv("OTEL_SERVICE_NAME")
 
 
+def file_room_problem(path: Path) -> str | None:
+    """Why ``path`` should take no more data (its disk nearly full, the file size limit near); None if it can.
+
+    Keeps a reserve (:data:`DISK_RESERVE_BYTES` on the disk; an eighth of ``RLIMIT_FSIZE``, within bounds) for what
+    rerun-sdk still holds and the footer. Two system calls, once per batch.
+    """
+    try:
+        disk = os.statvfs(path.parent)
+        free = disk.f_bavail * disk.f_frsize
+        if free < DISK_RESERVE_BYTES:
+            return f"only {free // 1024} kB are left on the disk of {path.parent}"
+        limit = _file_size_limit()
+        if limit is not None and path.stat().st_size + min(max(limit // 8, 64 * 1024), DISK_RESERVE_BYTES) > limit:
+            return f"the file nears this process's file size limit ({limit} bytes, RLIMIT_FSIZE)"
+    except (OSError, ValueError):
+        return None  # not knowable here: write on, as rerun-sdk would
+    return None
+
+
+def _file_size_limit() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
 def viewer_unreachable(url: str, timeout_secs: float = VIEWER_PROBE_SECS) -> str | None:
     """Why nothing accepts a connection at the viewer ``url`` (refused, no such host, timed out); None if it does.
 
@@ -617,7 +672,7 @@ def shared_sink(options: RerunOptions | None = None) -> RerunSink:
     options = resolve_options(options)
     with _SHARED_LOCK:
         sink = _SHARED.get(options)
-        if sink is None or not sink.enabled:
+        if sink is None or sink._closed:  # (one that could not open stays: its problem was said once)
             sink = RerunSink(options)
             _SHARED[options] = sink
         return sink.acquire()
