@@ -407,3 +407,28 @@ def test_serving_grpc_lets_a_viewer_read_the_data_on_this_machine_only(tmp_path)
         assert any("served span" in text for text in texts), texts
     finally:
         provider.shutdown()
+
+
+def test_a_recording_stream_of_your_own_is_written_into_and_stays_yours(tmp_path):
+    """RerunOptions(recording=...): spans go into the user's stream and its own destination; shutting the
+    exporter down flushes the stream without closing it, so the user keeps logging to it."""
+    import rerun as rr
+
+    from conftest import recording_ids
+
+    path = tmp_path / "mine.rrd"
+    mine = rr.RecordingStream("my-app", recording_id="my-run", make_default=False, make_thread_default=False)
+    mine.set_sinks(rr.FileSink(str(path)))
+    exporter = RerunSpanExporter(options=RerunOptions(recording=mine))
+    provider = TracerProvider(resource=Resource.create({"service.name": "mine"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("t").start_span("into my stream").end()
+    provider.shutdown()
+    assert exporter.spans_exported == 1 and exporter.sink.recording_id == "my-run"
+    rr.log("my/own/log", rr.TextLog("still mine after the exporter shut down"), recording=mine)
+    mine.flush()
+    mine.disconnect()
+    frame = read_rrd(path, index="log_time", contents="/**")
+    assert "/otel/spans/mine/into_my_stream/log" in entity_paths(frame)
+    assert column_values(frame, "/my/own/log", "TextLog:text") == ["still mine after the exporter shut down"]
+    assert recording_ids(path)[0] == ("my-app", "my-run")

@@ -48,6 +48,9 @@ class RerunOptions:
         blueprint: The recording's default layout instead of :func:`~worldforge_otel.rerun.blueprint.default_blueprint`:
             a ``rerun.blueprint.Blueprint``, or a function returning one (called when the recording opens, so
             rerun-sdk is imported only then). Code only; no variable.
+        recording: An ``rr.RecordingStream`` of your own to write into, with the destinations you gave it; the
+            destination fields above are then ignored. It stays yours: flushed on shutdown and at exit, never
+            closed, and no layout is sent to it unless ``blueprint`` is given. Code only; no variable.
     """
 
     save_path: str | os.PathLike[str] | None = None
@@ -58,10 +61,16 @@ class RerunOptions:
     recording_id: str | None = None
     shutdown_timeout_secs: float | None = None
     blueprint: Any = field(default=None, compare=False)  # a layout is not a destination: sinks are shared by the rest
+    recording: Any = None  # compared by identity: the exporters given one stream share one sink
 
     @property
     def has_destination(self) -> bool:
-        """Whether any destination was chosen."""
+        """Whether any destination was chosen (a stream of your own is one)."""
+        return self.recording is not None or self.has_destination_fields
+
+    @property
+    def has_destination_fields(self) -> bool:
+        """Whether a file, viewer or server destination was chosen."""
         return bool(self.save_path or self.spawn or self.connect_url or self.serve_grpc_port)
 
     @property

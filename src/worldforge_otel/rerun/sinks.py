@@ -78,6 +78,7 @@ class RerunSink:
         self._configured_lanes: set[str] = set()  # bounded as the lanes are (span names per service)
         self._benchmark_charts: list[str] = []  # the default layout shows one chart each (bounded)
         self._reopen = False  # a forked child's sink: opens its own stream on the next write
+        self._owns_recording = True  # False for a stream the user passed in (RerunOptions.recording)
         self._reopen_lock = ForkSafeLock()
         self._closing: threading.Event | None = None  # set once the recording is closed (or given up on)
         if connect:
@@ -92,8 +93,10 @@ class RerunSink:
 
     @property
     def accepting(self) -> bool:
-        """Whether a batch can be written (now, or once a forked child's sink reopened); when not, a batch is counted
-        as dropped without being translated."""
+        """Whether a batch can be written now, or once a forked child's sink reopened.
+
+        When not, a batch is counted as dropped without being translated.
+        """
         return not self._closed and (self._recording is not None or self._reopen)
 
     @property
@@ -190,7 +193,8 @@ class RerunSink:
         def close_recording() -> None:
             try:
                 _flush(recording, deadline)
-                recording.disconnect()
+                if self._owns_recording:  # a stream the user passed in stays theirs, open
+                    recording.disconnect()
             finally:  # the file is whole now: a close waiting on another thread (a signal's) may go on
                 closing.set()
 
@@ -235,6 +239,9 @@ class RerunSink:
         _restore_service_name()
         at_exit.install(_close_all_sinks)  # after `import rerun`, so it runs before rerun-sdk's own exit handler
         options = self.options
+        if options.recording is not None and not child:
+            self._adopt(options.recording)
+            return
         try:
             recording = rr.RecordingStream(
                 options.application_id or DEFAULT_APPLICATION_ID,
@@ -261,6 +268,17 @@ class RerunSink:
             # write files of their own; with this id they are one recording in the viewer (see options).
             os.environ.setdefault(INHERITED_RECORDING_ID, f"{os.getpid()}:{self._recording_id}")
 
+    def _adopt(self, recording: Any) -> None:
+        """Write into the user's own stream: its destinations are its own, and it is never closed here."""
+        if self.options.has_destination_fields:
+            _LOG.warning("worldforge_otel: RerunOptions(recording=...) writes into that stream with its own "
+                         "destinations; save_path, spawn, connect_url and serve_grpc_port are ignored")  # fmt: skip
+        self._owns_recording = False
+        self._recording = recording
+        self._recording_id = str(recording.get_recording_id())
+        if self.options.blueprint is not None:
+            self._send_blueprint(recording)
+
     def _after_fork_in_child(self) -> None:
         """Right after a fork, in the child: let go of the parent's stream; reopen on the first write.
 
@@ -271,7 +289,7 @@ class RerunSink:
         if self._recording is not None:
             _INHERITED_STREAMS.append(self._recording)
             self._recording = None
-            self._reopen = not self._closed
+            self._reopen = not self._closed and self._owns_recording  # (a stream of the user's is the parent's)
         if self._claim is not None:
             with contextlib.suppress(OSError):
                 self._claim.close()  # another descriptor of the parent's lock: the parent keeps it
