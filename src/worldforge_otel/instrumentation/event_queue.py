@@ -125,7 +125,7 @@ EXIT_FLUSH_SECS: Final = 5.0
 
 def _flush_at_exit_once() -> None:
     """Flush every queue at exit, before the providers' own exit-time shutdown (registered at the first event)."""
-    register_once("event-queues", _flush_all, EXIT_FLUSH_SECS)
+    register_once("event-queues", _flush_all, EXIT_FLUSH_SECS, order=10)
 
 
 def _flush_all(timeout_secs: float) -> None:

@@ -74,7 +74,7 @@ def install(close_sinks: Callable[[float | None], object]) -> None:
     left alone: its shutdown reaches the exit handler, and closing the recordings first would lose what its
     in-flight work still records. A host handler installed later replaces ours, for the same reason.
     """
-    register_once("rerun-sinks", _flush_then_close, close_sinks)
+    register_once("rerun-sinks", _flush_then_close, close_sinks, order=20)
     _handle_sigterm(close_sinks)
     with _lock:
         if not _installed:

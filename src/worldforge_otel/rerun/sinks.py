@@ -14,7 +14,6 @@ recording id, so the viewer shows parent and children as one recording.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
 import logging
@@ -28,6 +27,7 @@ from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
 from worldforge_otel import _env, _fork
+from worldforge_otel._atexit_once import register_once
 from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun import at_exit
@@ -238,6 +238,7 @@ class RerunSink:
         self._rr = rr
         _restore_service_name()
         at_exit.install(_close_all_sinks)  # after `import rerun`, so it runs before rerun-sdk's own exit handler
+        register_once("unfinished-rerun-threads", _join_unfinished_at_exit, order=30)
         options = self.options
         if options.recording is not None and not child:
             self._adopt(options.recording)
@@ -662,9 +663,6 @@ def _join_unfinished_at_exit() -> None:
     deadline = time.monotonic() + EXIT_GRACE_SECS
     for thread in list(_UNFINISHED):
         thread.join(max(0.0, deadline - time.monotonic()))
-
-
-atexit.register(_join_unfinished_at_exit)
 
 
 # -- one sink per set of options, shared by the span, metric and log exporters of a process --------------
