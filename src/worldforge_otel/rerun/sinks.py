@@ -21,7 +21,9 @@ import os
 import socket
 import threading
 import time
+import uuid
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
 from urllib.parse import urlsplit
@@ -79,6 +81,7 @@ class RerunSink:
         self._benchmark_charts: list[str] = []  # the default layout shows one chart each (bounded)
         self._reopen = False  # a forked child's sink: opens its own stream on the next write
         self._owns_recording = True  # False for a stream the user passed in (RerunOptions.recording)
+        self._live: Any = None  # the live destinations' own stream, when a file is written too
         self._reopen_lock = ForkSafeLock()
         self._closing: threading.Event | None = None  # set once the recording is closed (or given up on)
         if connect:
@@ -133,13 +136,14 @@ class RerunSink:
             return False
         if self.save_path is not None and not self._room_for_more():
             return False
+        targets = [recording] if self._live is None else [recording, self._live]  # the file's stream first
         try:
             for group in batch:
-                self._send(recording, group)
+                self._send(targets, group)
             for shape in batch.shapes:
-                self._log_shape(recording, shape)
+                self._log_shape(targets, shape)
             if batch.benchmark_charts:
-                self._chart_benchmarks(recording, batch.benchmark_charts)
+                self._chart_benchmarks(targets, batch.benchmark_charts)
         except Exception:
             self._errors.error("worldforge_otel: writing to the Rerun recording failed")
             return False
@@ -165,10 +169,15 @@ class RerunSink:
 
     def flush(self, timeout_secs: float) -> bool:
         """Push buffered data to the destinations, waiting at most ``timeout_secs``."""
-        recording = self._recording
-        if recording is None:
+        streams = [stream for stream in (self._recording, self._live) if stream is not None]
+        if not streams:
             return not self._closed
-        return _run_with_deadline(lambda: _flush(recording, timeout_secs), timeout_secs, "flush")
+
+        def flush_all() -> None:
+            for stream in streams:  # the file's first: a hanging viewer cannot hold it back
+                _flush(stream, timeout_secs)
+
+        return _run_with_deadline(flush_all, timeout_secs, "flush")
 
     def close(self, timeout_secs: float | None = None) -> bool:
         """Flush and disconnect within the deadline; idempotent. Returns False if the deadline passed."""
@@ -180,38 +189,48 @@ class RerunSink:
             self._closed = True
             self._closing = closing = threading.Event()
             recording, self._recording = self._recording, None
+            live, self._live = self._live, None
+        _forget_shared(self)
         try:
-            return self._close_recording(recording, deadline, closing)
+            # Each stream within its own deadline, the file's first: a live destination that hangs is given up on
+            # without costing the file its footer.
+            closed = recording is None or self._close_stream(recording, deadline, "the recording", done=closing)
+            if closed and self._claim is not None:  # the file is whole: another sink may write it now
+                with contextlib.suppress(OSError):
+                    os.unlink(self._claim.name)  # before the lock goes: a newcomer makes a new lock file, never ours
+                self._claim.close()
+                self._claim = None
+            if closed and recording is not None and self.save_path is not None:
+                _LOG.info("worldforge_otel: closed the Rerun recording %s (%d bytes)", self.save_path,
+                          self.bytes_written)  # fmt: skip
+            live_closed = live is None or self._close_stream(
+                live, deadline, f"the live viewer stream (the file {self.save_path} was closed whole first)")
+            return live_closed and closed
         finally:
             closing.set()
 
-    def _close_recording(self, recording: Any, deadline: float, closing: threading.Event) -> bool:
-        _forget_shared(self)
-        if recording is None:
-            return True
+    def _close_stream(self, stream: Any, deadline: float, what: str, done: threading.Event | None = None) -> bool:
+        """Flush and disconnect ``stream`` within ``deadline``; a stream stuck on a frozen viewer is abandoned."""
 
-        def close_recording() -> None:
+        def close_stream() -> None:
             try:
-                _flush(recording, deadline)
+                _flush(stream, deadline)
                 if self._owns_recording:  # a stream the user passed in stays theirs, open
-                    recording.disconnect()
-            finally:  # the file is whole now: a close waiting on another thread (a signal's) may go on
-                closing.set()
+                    stream.disconnect()
+            finally:  # whole now: a close waiting on another thread (a signal's) may go on
+                if done is not None:
+                    done.set()
 
-        thread_name = f"{_CLOSE_THREAD_PREFIX}{id(recording)}"
-        closed = _run_with_deadline(close_recording, deadline, "close", thread_name=thread_name)
-        if closed and self._claim is not None:  # the file is whole: another sink may write it now
-            with contextlib.suppress(OSError):
-                os.unlink(self._claim.name)  # before the lock goes: a newcomer makes a new lock file, never ours
-            self._claim.close()
-            self._claim = None
+        thread_name = f"{_CLOSE_THREAD_PREFIX}{id(stream)}"
+        closed = _run_with_deadline(close_stream, deadline, "close", thread_name=thread_name)
         if not closed:
             _LOG.warning(
-                "worldforge_otel: the Rerun recording did not close within %.1fs (viewer frozen or "
-                "unreachable?); continuing without it. Raise shutdown_timeout_secs to wait longer.",
+                "worldforge_otel: %s did not close within %.1fs (viewer frozen or unreachable?); continuing without "
+                "it. Raise shutdown_timeout_secs to wait longer.",
+                what,
                 deadline,
             )
-            _abandon(self._rr, recording)
+            _abandon(self._rr, stream)
             for thread in [t for t in _UNFINISHED if t.name == thread_name]:
                 _UNFINISHED.discard(thread)  # stuck for good: no point in the exit-time grace join
         return closed
@@ -244,30 +263,46 @@ class RerunSink:
             self._adopt(options.recording)
             return
         try:
-            recording = rr.RecordingStream(
-                options.application_id or DEFAULT_APPLICATION_ID,
-                recording_id=self._recording_id if child else options.recording_id,
-                make_default=False,
-                make_thread_default=False,
-            )
-            sinks = self._child_destinations(rr) if child else self._destinations(rr, recording)
-            if not sinks and self.server_url is None:  # kept, it would buffer everything in memory, for nothing
+            # Two streams of one recording when a file and a live destination are both asked for: the file's own
+            # flush and footer never wait for a viewer that hangs.
+            recording_id = (self._recording_id if child else options.recording_id) or uuid.uuid4().hex
+            made: list[Any] = []
+
+            def live_stream() -> Any:  # made only when a live destination needs it
+                if not made:
+                    made.append(self._new_stream(rr, recording_id))
+                return made[0]
+
+            file_sinks, live_sinks = self._child_destinations(rr) if child else self._destinations(rr, live_stream)
+            if not file_sinks and not live_sinks and not made:  # a stream with no sink would buffer all, for nothing
                 _LOG.error("worldforge_otel: no Rerun destination could be opened (see above), so nothing is written "
                            "to Rerun; the data is counted as dropped (otel.sdk.exporter.*.exported, "
                            "error.type=dropped)")  # fmt: skip
                 return
-            if sinks:
-                recording.set_sinks(*sinks)
-            self._send_blueprint(recording)
+            live = live_stream() if live_sinks or made else None  # (a server of rerun-sdk < 0.25 runs on it itself)
+            if live is not None and live_sinks:
+                live.set_sinks(*live_sinks)
+            if file_sinks:
+                recording = self._new_stream(rr, recording_id)
+                recording.set_sinks(*file_sinks)
+            else:
+                recording, live = live, None
+            for stream in (recording, live):
+                if stream is not None:
+                    self._send_blueprint(stream)
         except Exception:
             _LOG.exception("worldforge_otel: could not open the Rerun recording; nothing is written to Rerun")
             return
-        self._recording = recording
+        self._recording, self._live = recording, live
         self._recording_id = str(recording.get_recording_id())
         if self.save_path is not None:
             # Python processes this one starts (under opentelemetry-instrument they inherit the configuration)
             # write files of their own; with this id they are one recording in the viewer (see options).
             os.environ.setdefault(INHERITED_RECORDING_ID, f"{os.getpid()}:{self._recording_id}")
+
+    def _new_stream(self, rr: Any, recording_id: str | None) -> Any:
+        return rr.RecordingStream(self.options.application_id or DEFAULT_APPLICATION_ID, recording_id=recording_id,
+                                  make_default=False, make_thread_default=False)  # fmt: skip
 
     def _adopt(self, recording: Any) -> None:
         """Write into the user's own stream: its destinations are its own, and it is never closed here."""
@@ -288,8 +323,8 @@ class RerunSink:
         here without removing its file: the parent still holds the lock.
         """
         if self._recording is not None:
-            _INHERITED_STREAMS.append(self._recording)
-            self._recording = None
+            _INHERITED_STREAMS.extend(stream for stream in (self._recording, self._live) if stream is not None)
+            self._recording = self._live = None
             self._reopen = not self._closed and self._owns_recording  # (a stream of the user's is the parent's)
         if self._claim is not None:
             with contextlib.suppress(OSError):
@@ -313,13 +348,13 @@ class RerunSink:
                       self.save_path or self.connected_to, self._recording_id)  # fmt: skip
         return self._recording
 
-    def _local_viewer_and_server(self, rr: Any, recording: Any, *, others: bool) -> tuple[list[Any], bool]:
+    def _local_viewer_and_server(self, rr: Any, live: Callable[[], Any], *, others: bool) -> tuple[list[Any], bool]:
         """A spawned viewer and this process's own gRPC server, as the options ask; and whether the port was bad."""
         options = self.options
         sinks: list[Any] = []
         bad_port = False
         if options.spawn:
-            rr.spawn(port=DEFAULT_VIEWER_PORT, connect=False, recording=recording)
+            rr.spawn(port=DEFAULT_VIEWER_PORT, connect=False)
             sinks.append(rr.GrpcSink(f"rerun+http://127.0.0.1:{DEFAULT_VIEWER_PORT}/proxy"))
         if options.serve_grpc_port is not None:
             try:
@@ -330,24 +365,22 @@ class RerunSink:
                 )
                 bad_port = True
             else:
-                sinks.extend(self._server_sink(rr, recording, port, others=others or bool(sinks)))
+                sinks.extend(self._server_sink(rr, live, port, others=others or bool(sinks)))
         return sinks, bad_port
 
-    def _child_destinations(self, rr: Any) -> list[Any]:
-        sinks: list[Any] = []
+    def _child_destinations(self, rr: Any) -> tuple[list[Any], list[Any]]:
+        """A forked child's file sinks and live sinks (see :meth:`_reopen_in_child`)."""
+        live_sinks: list[Any] = []
         live = self.connected_to or self.server_url
         if self.options.spawn and live is None:
             live = f"rerun+http://127.0.0.1:{DEFAULT_VIEWER_PORT}/proxy"
         if live is not None:
-            sinks.append(rr.GrpcSink(live))
+            live_sinks.append(rr.GrpcSink(live))
             self.connected_to, self.server_url, self.server_bind = live, None, None
-        if self.save_path is not None:
-            file_sink = self._file_sink(rr, self.save_path)
-            if file_sink is not None:
-                sinks.append(file_sink)
-        return sinks
+        file_sink = self._file_sink(rr, self.save_path) if self.save_path is not None else None
+        return ([] if file_sink is None else [file_sink]), live_sinks
 
-    def _chart_benchmarks(self, recording: Any, charts: list[str]) -> None:
+    def _chart_benchmarks(self, targets: list[Any], charts: list[str]) -> None:
         """Send the default layout again when a benchmark result of a new kind arrives: one chart each.
 
         Only for the default layout (a chosen one is the user's). A file opens with the newest default; a live
@@ -357,7 +390,8 @@ class RerunSink:
         if not new or self.options.blueprint is not None or len(self._benchmark_charts) >= MAX_BENCHMARK_CHARTS:
             return
         self._benchmark_charts.extend(new[: MAX_BENCHMARK_CHARTS - len(self._benchmark_charts)])
-        self._send_blueprint(recording)
+        for recording in targets:
+            self._send_blueprint(recording)
 
     def _send_blueprint(self, recording: Any) -> None:
         try:
@@ -370,7 +404,8 @@ class RerunSink:
         except Exception:  # a layout problem must never cost the data
             _LOG.warning("worldforge_otel: could not send the Rerun blueprint; recording without it", exc_info=True)
 
-    def _destinations(self, rr: Any, recording: Any) -> list[Any]:
+    def _destinations(self, rr: Any, live: Callable[[], Any]) -> tuple[list[Any], list[Any]]:
+        """The file sinks and the live sinks (viewers, this process's server) to open; ``live()`` is their stream."""
         options = self.options
         sinks: list[Any] = []
         save_path = options.save_path
@@ -389,21 +424,18 @@ class RerunSink:
                 else:  # the data would be lost: keep it in a file (named below and in the CLI's summary)
                     save_path = save_path or default_save_path()
                     unreachable = f"no Rerun viewer answers at {url} ({problem}), so nothing is streamed there"
-        local, bad_port = self._local_viewer_and_server(rr, recording, others=bool(sinks or save_path))
+        local, bad_port = self._local_viewer_and_server(rr, live, others=bool(sinks))
         sinks.extend(local)
         if bad_port:
             save_path = save_path or default_save_path()
         if not sinks and not save_path and self.server_url is None:
             save_path = default_save_path()
-        if save_path:
-            file_sink = self._file_sink(rr, Path(save_path))
-            if file_sink is not None:
-                sinks.append(file_sink)
+        file_sink = self._file_sink(rr, Path(save_path)) if save_path else None
         if unreachable:
             _LOG.error("worldforge_otel: %s; the recording is kept in %s. Start the viewer first (`rerun`), or choose "
                        "the file with save_path / --rerun-output / OTEL_EXPORTER_RERUN_SAVE_PATH", unreachable,
                        self.save_path or "no file either (see above)")  # fmt: skip
-        return sinks
+        return ([] if file_sink is None else [file_sink]), sinks
 
     def _file_sink(self, rr: Any, path: Path) -> Any:
         for candidate in (path, default_save_path()):
@@ -425,7 +457,7 @@ class RerunSink:
             return rr.FileSink(str(claimed))
         return None
 
-    def _server_sink(self, rr: Any, recording: Any, port: int, *, others: bool) -> list[Any]:
+    def _server_sink(self, rr: Any, live: Callable[[], Any], port: int, *, others: bool) -> list[Any]:
         server_sink = getattr(rr, "GrpcServerSink", None)
         if server_sink is not None:  # rerun-sdk >= 0.25 can combine a server with other sinks
             try:  # rerun-sdk >= 0.41: bound to this machine only (rerun's default is every interface)
@@ -438,12 +470,12 @@ class RerunSink:
             return [sink]
         if others:
             _LOG.warning(
-                "worldforge_otel: rerun-sdk %s cannot serve gRPC next to other destinations; "
-                "serving only on port %d. Upgrade rerun-sdk to combine them.",
+                "worldforge_otel: rerun-sdk %s cannot serve gRPC next to a live viewer; serving only on port %d "
+                "(a file is still written). Upgrade rerun-sdk to combine them.",
                 getattr(rr, "__version__", "?"),
                 port,
             )
-        self.server_url = recording.serve_grpc(grpc_port=port)
+        self.server_url = live().serve_grpc(grpc_port=port)
         self._warn_every_interface(rr, port)
         return []
 
@@ -456,7 +488,7 @@ class RerunSink:
             port,
         )
 
-    def _send(self, recording: Any, group: ColumnGroup) -> None:
+    def _send(self, targets: list[Any], group: ColumnGroup) -> None:
         rr = self._rr
         np = _numpy()
         indexes = [rr.TimeColumn(TIME_TIMELINE, timestamp=np.asarray(group.times_ns, dtype="datetime64[ns]"))]
@@ -471,21 +503,23 @@ class RerunSink:
         elif group.kind is ColumnKind.STATE:
             if not self.supports_lanes:
                 return
-            self._configure_lane(recording, group.path)
+            self._configure_lane(targets, group.path)
             columns = rr.StateChange.columns(state=group.values)
         else:
             columns = rr.Scalars.columns(scalars=np.asarray(group.values, dtype=np.float64))
         # recording= by keyword: on rerun-sdk 0.41 a positional recording is dropped with a warning.
-        rr.send_columns(group.path, indexes=indexes, columns=columns, recording=recording)
+        for recording in targets:  # built once, sent to each stream
+            rr.send_columns(group.path, indexes=indexes, columns=columns, recording=recording)
 
-    def _configure_lane(self, recording: Any, path: str) -> None:
+    def _configure_lane(self, targets: list[Any], path: str) -> None:
         """Colour a lane's states once (static), so every lane reads alike: ok green, retry amber, error red."""
         if path in self._configured_lanes:
             return
         self._configured_lanes.add(path)
         rr = self._rr
         configuration = rr.StateConfiguration(values=list(STATES), colors=[list(color) for color in STATE_COLORS])
-        rr.log(path, configuration, static=True, recording=recording)
+        for recording in targets:
+            rr.log(path, configuration, static=True, recording=recording)
 
     def _attribute_columns(self, rr: Any, group: ColumnGroup) -> list[Any]:
         """The rows' attributes as ``AnyValues`` components of the same entity.
@@ -501,17 +535,18 @@ class RerunSink:
                                    exc_info=False)  # fmt: skip
         return columns
 
-    def _log_shape(self, recording: Any, shape: ShapeRow) -> None:
+    def _log_shape(self, targets: list[Any], shape: ShapeRow) -> None:
         rr = self._rr
         archetype = accepted(getattr(rr, shape.kind.value), **shape.fields)
-        # Time context is per thread and recording; set it, log, and reset it so nothing leaks into other rows.
-        rr.set_time(TIME_TIMELINE, timestamp=_numpy().datetime64(shape.time_ns, "ns"), recording=recording)
-        for timeline, value in shape.sequences.items():
-            rr.set_time(timeline, sequence=value, recording=recording)
-        try:
-            rr.log(shape.path, archetype, recording=recording)
-        finally:
-            rr.reset_time(recording=recording)
+        for recording in targets:
+            # Time context is per thread and recording; set it, log, and reset it so nothing leaks into other rows.
+            rr.set_time(TIME_TIMELINE, timestamp=_numpy().datetime64(shape.time_ns, "ns"), recording=recording)
+            for timeline, value in shape.sequences.items():
+                rr.set_time(timeline, sequence=value, recording=recording)
+            try:
+                rr.log(shape.path, archetype, recording=recording)
+            finally:
+                rr.reset_time(recording=recording)
 
 
 def _abandon(rr: Any, recording: Any) -> None:
