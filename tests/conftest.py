@@ -268,9 +268,10 @@ def pytest_sessionfinish(session, exitstatus):
     lines = [
         "# Reliability: the fault matrix",
         "",
-        "Written by `WORLDFORGE_OTEL_RELIABILITY_REPORT=docs/reliability.md python -m pytest tests/reliability` "
-        f"(Python {platform.python_version()}, rerun-sdk {rerun.__version__}). Every row is a test in "
-        "`tests/reliability/` that injects the fault into a real exporter/recording and asserts the outcome: the "
+        "Written by `WORLDFORGE_OTEL_RELIABILITY_REPORT=docs/reliability.md python -m pytest tests/reliability "
+        f"tests/test_processes.py tests/test_zero_code.py` (Python {platform.python_version()}, rerun-sdk "
+        f"{rerun.__version__}). Every row is a test that injects the fault into a real exporter/recording (real "
+        "servers and processes where the fault is about processes) and asserts the outcome: the "
         "host keeps running, no exception reaches it, accepted data is not lost where the sink can recover, and "
         "drops are counted.",
         "",

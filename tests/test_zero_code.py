@@ -284,7 +284,7 @@ SIGTERM_APP = """
 
 
 @needs_rerun
-def test_sigterm_right_after_the_last_request_keeps_every_span_and_a_whole_file(tmp_path):
+def test_sigterm_right_after_the_last_request_keeps_every_span_and_a_whole_file(tmp_path, report):
     """What docker stop and Kubernetes send: the spans still queued are written and the file closed, then the
     process ends by the signal as it would have."""
     import signal
@@ -310,3 +310,6 @@ def test_sigterm_right_after_the_last_request_keeps_every_span_and_a_whole_file(
     logs = [path for path in entity_paths(frame) if path.endswith("/log")]
     lines = sum(len(column_values(frame, path, "TextLog:text")) for path in logs)
     assert lines == 321  # every span (the batch processor still held them: its delay is 5 s)
+    report(events_in=321, events_out=321, dropped=0,
+           note="SIGTERM to a zero-code app right after its last request: all 321 spans in the file, which "
+                "verifies; the process then ends by the signal, as without us")
