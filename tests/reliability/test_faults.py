@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -194,6 +195,47 @@ def test_disk_full(tmp_path, providers, report, caplog, monkeypatch):
     assert events_in(fallback) == 50
     report(events_in=50, events_out=50, dropped=0,
            note="/dev/full: the write probe at open sees ENOSPC, one line, the default file is used instead")
+
+
+def test_disk_full_mid_run_on_a_small_filesystem(tmp_path, report):
+    """A real filesystem that fills up mid-run (a 24 MB tmpfs in a private mount namespace): the recording stops
+    short of the full disk, closed whole, one line says so, and every span counted exported is in the file."""
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True, check=False).returncode:
+        pytest.skip("needs unshare with user and mount namespaces (to mount a small tmpfs without root)")
+    disk, copy = tmp_path / "small-disk", tmp_path / "copied.rrd"
+    disk.mkdir()
+    script = tmp_path / "host.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, shutil, sys
+        import worldforge_otel
+        from worldforge_otel.demo import DemoEvent
+        path = {str(disk / 'run.rrd')!r}
+        t = worldforge_otel.configure(rerun=worldforge_otel.RerunOptions(save_path=path), set_global_providers=False)
+        for i in range(60_000):
+            t(DemoEvent("mock", "predict", "success", duration_ms=1.0, message=os.urandom(200).hex()))
+            if i % 4000 == 3999:
+                t.force_flush()
+        t.shutdown()
+        shutil.copy(path, {str(copy)!r})  # the tmpfs ends with this namespace
+        print("host finished", t.stats.events_handled, t.spans_exported, t.spans_dropped)
+    """))
+    command = f"mount -t tmpfs -o size=24m tmpfs {disk} && exec {sys.executable} {script}"
+    process = subprocess.run([unshare, "-rm", "sh", "-c", command], capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "RERUN_ANALYTICS": "false"}, check=False)  # fmt: skip
+    assert process.returncode == 0 and "host finished" in process.stdout, process.stderr[-3000:]
+    handled, exported, dropped = map(int, process.stdout.split("host finished")[1].split()[:3])
+    assert handled == 60_000 and exported + dropped == 60_000 and dropped > 0 and exported > 0
+    check = subprocess.run([str(RERUN), "rrd", "verify", str(copy)], capture_output=True, text=True, timeout=60,
+                           check=False)  # fmt: skip
+    assert check.returncode == 0, check.stderr  # whole: it stopped before the disk was full
+    assert events_in(copy) == exported  # honest: what is counted exported is in the file
+    said = [line for line in process.stderr.splitlines() if "left on the disk" in line]
+    assert len(said) == 1, process.stderr[-3000:]
+    report(events_in=60_000, events_out=exported, dropped=dropped,
+           note=f"a 24 MB tmpfs filling up mid-run: the recording stops with 16 MB still free "
+                f"({copy.stat().st_size:,} bytes), closed whole, one line; the {exported:,} spans counted exported are "
+                f"all in the file, {dropped:,} counted dropped")
 
 
 def test_file_size_limit_hit_mid_run_in_a_subprocess(tmp_path, report):
