@@ -110,8 +110,11 @@ FORKING_APP = """
             emit(5)
             sys.exit(0)                                 # a plain fork ending through the interpreter's exit
         os.waitpid(pid, 0)
+        spawned = multiprocessing.get_context("spawn").Process(target=emit, args=(4,))
+        spawned.start()                                 # a fresh interpreter: configure() runs again on import
+        spawned.join()
         emit(10)
-        print("sent", 10 + 7 + 24 + 5 + 10, "children", child.exitcode, len(workers))
+        print("sent", 10 + 7 + 24 + 5 + 4 + 10, "children", child.exitcode, spawned.exitcode, len(workers))
 """
 
 
@@ -132,7 +135,7 @@ def test_multiprocessing_and_os_fork_children_each_write_their_own_file(tmp_path
     one_recording(files)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     report(events_in=sent, events_out=sent, dropped=0,
-           note=f"multiprocessing (fork: a Process ending with os._exit, a Pool ended by terminate()) and os.fork: "
+           note=f"multiprocessing (fork: a Process ending with os._exit, a Pool ended by terminate(); spawn) and os.fork: "
                 f"{len(files)} files, one per process that emitted, all verified, one recording id; every event in "
                 "its process's file")
 
