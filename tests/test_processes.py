@@ -135,9 +135,9 @@ def test_multiprocessing_and_os_fork_children_each_write_their_own_file(tmp_path
     one_recording(files)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     report(events_in=sent, events_out=sent, dropped=0,
-           note=f"multiprocessing (fork: a Process ending with os._exit, a Pool ended by terminate(); spawn) and os.fork: "
-                f"{len(files)} files, one per process that emitted, all verified, one recording id; every event in "
-                "its process's file")
+           note=f"multiprocessing (fork: a Process ending with os._exit, a Pool ended by terminate(); spawn) and "
+                f"os.fork: {len(files)} files, one per process that emitted, all verified, one recording id; every "
+                "event in its process's file")
 
 
 def test_a_fork_under_load_never_hangs_the_child(tmp_path, report):
