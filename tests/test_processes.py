@@ -272,13 +272,16 @@ def test_gunicorn_preload_every_worker_records_every_request(tmp_path, report):
                 f"workers' own files ({len(files)} files with the master's, all verified, one recording id)")
 
 
-def test_gunicorn_under_zero_code_every_worker_records_every_span(tmp_path, report):
-    """``opentelemetry-instrument gunicorn -w 2``: the SDK is set up in the master, the workers are forked."""
+@pytest.mark.parametrize("preload", [False, True], ids=["plain", "preload"])
+def test_gunicorn_under_zero_code_every_worker_records_every_span(tmp_path, report, preload):
+    """``opentelemetry-instrument gunicorn [--preload] -w 2``: the SDK is set up in the master, the workers are
+    forked (with ``--preload`` after the master imported the app)."""
     instrument = BIN / "opentelemetry-instrument"
     if not instrument.exists():
         pytest.skip("opentelemetry-instrument is not installed (extra: instrument)")
     recording = tmp_path / "web.rrd"
-    server, port = serve(tmp_path, ZERO_CODE_WSGI_APP, [str(instrument), *gunicorn("-w", "2")], **ZERO_CODE_ENV,
+    options = ("--preload", "-w", "2") if preload else ("-w", "2")
+    server, port = serve(tmp_path, ZERO_CODE_WSGI_APP, [str(instrument), *gunicorn(*options)], **ZERO_CODE_ENV,
                          OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording))  # fmt: skip
     get(port, 200)
     stderr = stop(server)
@@ -287,8 +290,8 @@ def test_gunicorn_under_zero_code_every_worker_records_every_span(tmp_path, repo
     assert sum(map(request_spans, files)) == 200, stderr[-3000:]
     one_recording(files)
     report(events_in=200, events_out=200, dropped=0,
-           note=f"opentelemetry-instrument gunicorn -w 2: all 200 request spans in the workers' files ({len(files)} "
-                "files, all verified, one recording id)")
+           note=f"opentelemetry-instrument gunicorn {' '.join(options)}: all 200 request spans in the workers' files "
+                f"({len(files)} files, all verified, one recording id)")
 
 
 ASGI_APP = """

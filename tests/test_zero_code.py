@@ -271,15 +271,24 @@ def test_a_dead_otlp_collector_never_costs_the_recording_nor_much_exit_time(tmp_
 
 
 SIGTERM_APP = """
-    import sys, time
+    import sys
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
     from opentelemetry import trace
 
     tracer = trace.get_tracer("app")
-    for i in range(321):
-        with tracer.start_as_current_span(f"GET /items/{i % 7}"):
+
+    def app(environ, start_response):
+        with tracer.start_as_current_span("GET " + environ["PATH_INFO"].rsplit("/", 1)[0]):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
             pass
+
+    server = make_server("127.0.0.1", int(sys.argv[1]), app, handler_class=Quiet)
     print("ready", flush=True)
-    time.sleep(60)  # a server waiting for its next request
+    server.serve_forever()  # a plain WSGI server, no handler of its own for SIGTERM
 """
 
 
@@ -297,10 +306,18 @@ def test_sigterm_right_after_the_last_request_keeps_every_span_and_a_whole_file(
     env = {**clean, "RERUN_ANALYTICS": "false", "OTEL_SERVICE_NAME": "server", "OTEL_TRACES_EXPORTER": "rerun",
            "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
            "OTEL_EXPORTER_RERUN_SAVE_PATH": str(recording)}  # fmt: skip
-    process = subprocess.Popen([str(INSTRUMENT), sys.executable, str(app)], cwd=tmp_path, env=env,
+    import urllib.request
+
+    from otlp_backend import free_port
+
+    port = free_port()
+    process = subprocess.Popen([str(INSTRUMENT), sys.executable, str(app), str(port)], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-    process.send_signal(signal.SIGTERM)
+    for i in range(321):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/{i % 7}", timeout=30) as response:
+            assert response.read() == b"ok"
+    process.send_signal(signal.SIGTERM)  # right after the last request's answer
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == -signal.SIGTERM, stderr  # ended by the signal, as without us
     verify = subprocess.run([sys.executable, "-m", "rerun", "rrd", "verify", str(recording)], capture_output=True,
@@ -311,5 +328,5 @@ def test_sigterm_right_after_the_last_request_keeps_every_span_and_a_whole_file(
     lines = sum(len(column_values(frame, path, "TextLog:text")) for path in logs)
     assert lines == 321  # every span (the batch processor still held them: its delay is 5 s)
     report(events_in=321, events_out=321, dropped=0,
-           note="SIGTERM to a zero-code app right after its last request: all 321 spans in the file, which "
-                "verifies; the process then ends by the signal, as without us")
+           note="SIGTERM to a zero-code WSGI server (wsgiref) right after its 321st answered request: all 321 spans "
+                "in the file, which verifies; the process then ends by the signal, as without us")
