@@ -248,6 +248,19 @@ def serve(tmp_path: Path, source: str, command: list[str], **env: str) -> tuple[
     return server, port
 
 
+def every_request_recorded(server: subprocess.Popen, port: int, files: str, *, requests: int,
+                           signum: int = signal.SIGTERM) -> list[Path]:  # fmt: skip
+    """Send ``requests`` requests, stop the server, and check its recordings (the ``files`` glob, once it stopped):
+    each file whole, one recording id, and every request's span in one of them. Returns the files."""
+    get(port, requests)
+    stderr = stop(server, signum)
+    directory, pattern = Path(files).parent, Path(files).name
+    found = verified(sorted(directory.glob(pattern)))
+    assert sum(map(request_spans, found)) == requests, stderr[-3000:]
+    one_recording(found)
+    return found
+
+
 def gunicorn(*options: str) -> list[str]:
     pytest.importorskip("gunicorn")
     return [str(BIN / "gunicorn"), *options, "--bind", "127.0.0.1:PORT", "--graceful-timeout", "20", "app:app"]
@@ -283,12 +296,8 @@ def test_gunicorn_under_zero_code_every_worker_records_every_span(tmp_path, repo
     options = ("--preload", "-w", "2") if preload else ("-w", "2")
     server, port = serve(tmp_path, ZERO_CODE_WSGI_APP, [str(instrument), *gunicorn(*options)], **ZERO_CODE_ENV,
                          OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording))  # fmt: skip
-    get(port, 200)
-    stderr = stop(server)
-    assert server.returncode == 0, stderr[-3000:]
-    files = verified(sorted(tmp_path.glob("web*.rrd")))
-    assert sum(map(request_spans, files)) == 200, stderr[-3000:]
-    one_recording(files)
+    files = every_request_recorded(server, port, str(tmp_path / "web*.rrd"), requests=200)
+    assert server.returncode == 0
     report(events_in=200, events_out=200, dropped=0,
            note=f"opentelemetry-instrument gunicorn {' '.join(options)}: all 200 request spans in the workers' files "
                 f"({len(files)} files, all verified, one recording id)")
@@ -323,11 +332,7 @@ def test_uvicorn_workers_under_zero_code_each_record(tmp_path, report):
                "off", "--host", "127.0.0.1"]  # fmt: skip
     server, port = serve(tmp_path, ASGI_APP, command, **ZERO_CODE_ENV, OTEL_EXPORTER_RERUN_SAVE_PATH=str(recording))
     time.sleep(2.0)  # both workers up (the port answers as soon as the first one listens)
-    get(port, 100)
-    stderr = stop(server, signal.SIGINT)
-    files = verified(sorted(tmp_path.glob("asgi*.rrd")))
-    assert sum(map(request_spans, files)) == 100, stderr[-3000:]
-    one_recording(files)
+    files = every_request_recorded(server, port, str(tmp_path / "asgi*.rrd"), requests=100, signum=signal.SIGINT)
     report(events_in=100, events_out=100, dropped=0,
            note=f"opentelemetry-instrument uvicorn --workers 2 (spawned workers): all 100 request spans, "
                 f"{len(files)} files, all verified, one recording id")
