@@ -93,7 +93,8 @@ class EventRecord:
         fields = event if type(event) is dict else snapshot(event)  # the handler's snapshot is already a dict
         get = fields.get
         attempt = _positive_int(get("attempt", 1), default=1)
-        metadata = sanitize_value(get("metadata", None) or {})
+        raw_metadata = get("metadata", None)
+        metadata = sanitize_value(raw_metadata) if raw_metadata else {}
         target = get("target", None)
         method = get("method", None)
         return cls(
@@ -112,10 +113,21 @@ class EventRecord:
 
 
 def _name(value: object) -> str:
+    if type(value) is str:  # names repeat (a host's providers and operations): cleaned once each
+        known = _NAMES.get(value)
+        if known is None:
+            if len(_NAMES) >= _MAX_NAMES:
+                _NAMES.clear()
+            known = _NAMES[value] = clean_text(value.strip(), max_chars=MAX_NAME_CHARS) or UNKNOWN
+        return known
     if isinstance(value, bytes | bytearray):
         value = bytes(value).decode("utf-8", "replace")
     text = clean_text(str(value).strip(), max_chars=MAX_NAME_CHARS) if value is not None else ""
     return text or UNKNOWN
+
+
+_NAMES: dict[str, str] = {}
+_MAX_NAMES: Final = 4096
 
 
 def _positive_int(value: object, *, default: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 INSTRUMENTATION_SCOPE: Final = "worldforge_otel"
@@ -64,6 +65,7 @@ def span_name(operation: str, provider: str) -> str:
     return f"{operation} {provider}"
 
 
+@functools.lru_cache(maxsize=1024)
 def capability_of(operation: str) -> str:
     """The WorldForge capability an operation belongs to (``other`` when it is not a capability call)."""
     head = operation.split(".", 1)[0].split("_", 1)[0]

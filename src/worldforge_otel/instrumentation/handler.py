@@ -147,6 +147,9 @@ class ProviderEventHandler:
     def _record(self, record: EventRecord, end_ns: int, context: Context | None) -> None:
         duration_ns = int(record.duration_ms * 1_000_000) if record.duration_ms is not None else 0
         attributes = span_attributes(record, run_id=run_id(record.metadata))
+        failed = record.phase == "failure"
+        if failed:  # known at the start: one attribute set, not a second locked call after it
+            attributes[semconv.ERROR_TYPE] = error_type(record)
         if self._limiter is not None:
             self._limiter.apply(attributes)
         span = self._tracer.start_span(
@@ -156,8 +159,7 @@ class ProviderEventHandler:
             attributes=attributes,
             start_time=end_ns - duration_ns,
         )
-        if record.phase == "failure":
-            span.set_attribute(semconv.ERROR_TYPE, error_type(record))
+        if failed:
             span.set_status(Status(StatusCode.ERROR, record.message or None))
         elif record.phase == "retry":
             span.add_event(

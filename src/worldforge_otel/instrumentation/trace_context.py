@@ -19,6 +19,8 @@ def parent_context(metadata: Mapping[str, object]) -> Context | None:
 
     ``None`` means: use the current context (the host's active span, if any).
     """
+    if not metadata:
+        return None
     traceparent = metadata.get(semconv.TRACEPARENT_KEY)
     if isinstance(traceparent, str):
         context = _PROPAGATOR.extract({"traceparent": traceparent})
@@ -36,6 +38,8 @@ def parent_context(metadata: Mapping[str, object]) -> Context | None:
 
 def run_id(metadata: Mapping[str, object]) -> str | None:
     """The run id the host put in the metadata, if any."""
+    if not metadata:
+        return None
     for key in semconv.RUN_ID_KEYS:
         value = metadata.get(key)
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
