@@ -108,7 +108,7 @@ class RerunSpanExporter(CoreBackedExporter, SpanExporter):
                         add_artifact(batch, span, self._core.sink)
                     else:
                         generic.append(span)
-                    add_media(batch, span, attributes)
+                    add_media(batch, span, attributes, span.events)
                 except Exception:
                     skipped += 1
             with_lanes = self._lanes and self._core.sink.supports_lanes
