@@ -14,14 +14,12 @@ import logging
 import warnings
 from typing import Any
 
-from opentelemetry import context as otel_context
-
-_SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+from worldforge_otel._suppress import suppressed
 
 
 class _NotWhileExporting(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not otel_context.get_value(_SUPPRESS_KEY)
+        return not suppressed()
 
 
 def install_logging_handler(logger_provider: Any, level: int | str) -> logging.Handler:

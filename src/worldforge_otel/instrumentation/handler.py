@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider, ge
 
 from worldforge_otel import semconv
 from worldforge_otel._fork import ForkSafeLock
+from worldforge_otel._suppress import suppressed
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.boundary import trust_scope
 from worldforge_otel.events import EventRecord, snapshot
@@ -24,7 +25,6 @@ from worldforge_otel.instrumentation.trace_context import parent_context, run_id
 from worldforge_otel.version import __version__
 
 _LOG = logging.getLogger(__name__)
-_SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # the key OTel's own exporters set
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class ProviderEventHandler:
 
     def __call__(self, event: object) -> None:
         """Record ``event``; never raises into WorldForge."""
-        if not self.enabled or otel_context.get_value(_SUPPRESS_KEY):
+        if not self.enabled or suppressed():
             return
         end_ns = time.time_ns()
         if self._queue is None:

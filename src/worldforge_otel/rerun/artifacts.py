@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 
 from worldforge_otel import semconv
 from worldforge_otel.instrumentation.artifacts import MAX_IMAGE_BYTES, image_media_type

@@ -11,6 +11,7 @@ from opentelemetry import context as otel_context
 
 from worldforge_otel import _env
 from worldforge_otel._fork import ForkSafeLock
+from worldforge_otel._suppress import SUPPRESS_KEY
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.layout import exporter_health_paths
@@ -18,7 +19,6 @@ from worldforge_otel.rerun.options import RerunOptions
 from worldforge_otel.rerun.sinks import RerunSink, shared_sink
 
 _LOG = logging.getLogger(__name__)
-_SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 
 class CoreBackedExporter:
@@ -75,7 +75,7 @@ class ExportCore:
             with self._lock:
                 self.dropped += count
             return False
-        token = otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))
+        token = otel_context.attach(otel_context.set_value(SUPPRESS_KEY, True))
         started = time.perf_counter()
         self.in_flight += count
         try:

@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -26,7 +25,6 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
-from urllib.parse import urlsplit
 
 from worldforge_otel import _env, _fork
 from worldforge_otel._atexit_once import register_once
@@ -35,6 +33,7 @@ from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.rerun import at_exit
 from worldforge_otel.rerun.blueprint import accepted, default_blueprint
 from worldforge_otel.rerun.columns import ColumnBatch, ColumnGroup, ColumnKind, ShapeRow
+from worldforge_otel.rerun.destinations import DEFAULT_VIEWER_PORT, claim_file, file_room_problem, viewer_unreachable
 from worldforge_otel.rerun.lanes import STATE_COLORS, STATES
 from worldforge_otel.rerun.layout import EVENT_TIMELINE, TIME_TIMELINE
 from worldforge_otel.rerun.options import (
@@ -48,9 +47,6 @@ from worldforge_otel.rerun.options import (
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_VIEWER_PORT: Final = 9876
-VIEWER_PROBE_SECS: Final = 1.0  # how long the one connection attempt to a viewer may take when a sink opens
-DISK_RESERVE_BYTES: Final = 16 * 1024 * 1024  # left free on a file's disk for what rerun-sdk holds and the footer
 _INSTALL_HINT: Final = "install it with: pip install 'worldforge-otel[rerun]'"
 
 
@@ -134,7 +130,7 @@ class RerunSink:
             recording = self._reopen_in_child()
         if recording is None or self._closed:
             return False
-        if self.save_path is not None and not self._room_for_more():
+        if not self._room_for_more():
             return False
         targets = [recording] if self._live is None else [recording, self._live]  # the file's stream first
         try:
@@ -578,75 +574,6 @@ def _restore_service_name() -> None:
         os.putenv("OTEL_SERVICE_NAME", name)
     else:
         os.unsetenv("OTEL_SERVICE_NAME")
-
-
-def file_room_problem(path: Path) -> str | None:
-    """Why ``path`` should take no more data (its disk nearly full, the file size limit near); None if it can.
-
-    Keeps a reserve (:data:`DISK_RESERVE_BYTES` on the disk; an eighth of ``RLIMIT_FSIZE``, within bounds) for what
-    rerun-sdk still holds and the footer. Two system calls, once per batch.
-    """
-    try:
-        disk = os.statvfs(path.parent)
-        free = disk.f_bavail * disk.f_frsize
-        if free < DISK_RESERVE_BYTES:
-            return f"only {free // 1024} kB are left on the disk of {path.parent}"
-        limit = _file_size_limit()
-        if limit is not None and path.stat().st_size + min(max(limit // 8, 64 * 1024), DISK_RESERVE_BYTES) > limit:
-            return f"the file nears this process's file size limit ({limit} bytes, RLIMIT_FSIZE)"
-    except (OSError, ValueError):
-        return None  # not knowable here: write on, as rerun-sdk would
-    return None
-
-
-def _file_size_limit() -> int | None:
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    return None if soft == resource.RLIM_INFINITY else soft
-
-
-def viewer_unreachable(url: str, timeout_secs: float = VIEWER_PROBE_SECS) -> str | None:
-    """Why nothing accepts a connection at the viewer ``url`` (refused, no such host, timed out); None if it does.
-
-    One TCP connection attempt, when the sink opens: a viewer that is not running is said at once instead of the
-    data going nowhere. (A viewer that accepts and then never reads is handled at close: see :func:`_abandon`.)
-    """
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "", parts.port or DEFAULT_VIEWER_PORT), timeout_secs):
-            return None
-    except OSError as error:
-        return error.strerror or type(error).__name__
-
-
-def claim_file(path: Path) -> tuple[Path, IO[str] | None]:
-    """The file this sink may write for ``path``, and the claim to release when it closes; never two writers.
-
-    ``path`` itself unless another sink (of this or another live process) writes it, then
-    ``<stem>-<pid><suffix>`` beside it. A claim is an exclusive ``flock`` on ``.<name>.lock`` beside the file,
-    held by the open lock file; the sink removes it when it closes (the kernel releases the lock if the process
-    ends first, even on a crash, and the empty file stays). Where ``fcntl`` is missing (Windows) or no lock
-    file can be made, ``path`` is returned unclaimed.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        return path, None
-    for candidate in (path, path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}")):
-        try:
-            handle = open(candidate.with_name(f".{candidate.name}.lock"), "a")  # noqa: SIM115  # held while writing
-        except OSError:
-            return candidate, None  # no lock file possible there: the file's own check decides
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        return candidate, handle
-    return path.with_name(f"{path.stem}-{os.getpid()}-{id(path)}{path.suffix}"), None
 
 
 def _numpy() -> Any:
