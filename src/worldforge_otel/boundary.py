@@ -105,7 +105,8 @@ def clean_attributes(attributes: Mapping[str, Any] | None) -> CleanAttributes:
     cleaned = CleanAttributes()
     if not attributes:
         return cleaned
-    for key, value in attributes.items():
+    plain = attributes if type(attributes) is dict else {**attributes}  # the SDK's proxy: copied at C speed first
+    for key, value in plain.items():
         known = _KEYS.get(key) if type(key) is str else None
         name, kind = known if known is not None else _clean_key(key)
         cleaned[name] = REDACTED if kind is _SECRET else _clean_value(name, value)
@@ -254,21 +255,28 @@ def new_clean_span(
 
 
 def clean_span(span: ReadableSpan) -> CleanSpan:
-    """A sanitized copy of a span that did not come from this package's own tracers."""
-    context = span.get_span_context()
-    return new_clean_span(
-        name=span.name,
-        context=context,  # type: ignore[arg-type]  # the SDK's spans always have one
+    """A sanitized copy of a span that did not come from this package's own tracers.
+
+    What :func:`new_clean_span` does, read straight from the span (every host span passes here, so each of the
+    SDK's copying properties is read once, and spans without events or links build no lists).
+    """
+    status = span.status
+    if status.status_code is StatusCode.ERROR and status.description:
+        status = Status(StatusCode.ERROR, clean_text(status.description, max_chars=1024))
+    events, links = span.events, span.links
+    return CleanSpan(
+        name=clean_text(span.name or "", max_chars=MAX_NAME_CHARS),
+        context=span.get_span_context(),
         parent=span.parent,
-        resource=span.resource,
-        scope=span.instrumentation_scope,
-        attributes=span.attributes,
-        events=[(event.name, event.attributes, event.timestamp) for event in span.events],
-        links=[(link.context, link.attributes) for link in span.links],
+        resource=clean_resource(span.resource),
+        attributes=clean_attributes(span.attributes),
+        events=[_clean_event(event.name, event.attributes, event.timestamp) for event in events] if events else (),
+        links=[Link(link.context, clean_attributes(link.attributes)) for link in links] if links else (),
         kind=span.kind,
-        status=span.status,
+        status=status,
         start_time=span.start_time,
         end_time=span.end_time,
+        instrumentation_scope=clean_scope(span.instrumentation_scope),
     )
 
 
