@@ -1,6 +1,6 @@
 """The trust boundary and the columnar export, side by side in one process on the same events.
 
-    python benchmarks/bench_boundary.py [--events 20000] [--runs 3] [--steady-secs 10]
+    python benchmarks/bench_boundary.py [--events 20000] [--runs 3] [--steady-secs 10] [--capacity-secs 5]
 
 1. Export: RerunSpanExporter.export on spans our handler built vs the baseline, rerun-sdk ``send_columns``
    writing the same rows (prebuilt, grouped per entity path) in the batch size configure() uses (4,096).
@@ -8,7 +8,8 @@
 2. configure() end to end (handler worker, BatchSpanProcessor, RerunSpanExporter, metric reader), CPU of every
    thread per ProviderEvent, vs a bare span (start/end, no-op exporter); and the calling thread's own share.
 3. Sanitizer: 100 kB adversarial strings on the worker, and what the calling thread pays for them.
-4. A steady producer through the deferred handler: events handled and dropped.
+4. A steady producer through the deferred handler: events handled and dropped; then the highest steady rate
+   (of a fixed list, from the top) it keeps up with nothing dropped.
 5. Web-shaped traffic (traces of 2 spans, every request its own span name) vs WorldForge-shaped, per span.
 Prints JSON and, with ``--output docs/performance.md``, writes its section of that file (between markers that
 ``bench_core.py`` keeps when it rewrites the rest).
@@ -219,6 +220,20 @@ START: Final = "<!-- bench_boundary:start -->"
 END: Final = "<!-- bench_boundary:end -->"
 
 
+CAPACITY_RATES: Final = (16_000, 12_000, 10_000, 8_000, 6_000, 5_000, 4_000, 3_000, 2_000)
+
+
+def capacity(seconds: float) -> dict[str, Any]:
+    """The highest of :data:`CAPACITY_RATES` a steady producer keeps up for ``seconds`` with nothing dropped."""
+    tried = {}
+    for rate in CAPACITY_RATES:
+        run = steady(rate, seconds)
+        tried[str(rate)] = run["dropped"]
+        if run["dropped"] == 0 and run["spans_dropped"] == 0:
+            return {"rate_per_s": rate, "seconds": seconds, "dropped_at_higher_rates": tried}
+    return {"rate_per_s": 0, "seconds": seconds, "dropped_at_higher_rates": tried}
+
+
 def render(results: dict[str, Any], command: str) -> str:
     """The docs/performance.md section for ``results``."""
     export, e2e, web, steady_run = results["export"], results["end_to_end"], results["web_shaped"], results["steady"]
@@ -267,7 +282,11 @@ def render(results: dict[str, Any], command: str) -> str:
         "",
         f"Steady producer, {steady_run['rate_per_s']:,} events/s for {steady_run['seconds']:.0f} s through the "
         f"deferred handler: {steady_run['sent']:,} sent, {steady_run['handled']:,} handled, "
-        f"{steady_run['dropped']:,} dropped and counted (goal: none dropped, {met(steady_run['dropped'] == 0)}).",
+        f"{steady_run['dropped']:,} dropped and counted (goal: none dropped, {met(steady_run['dropped'] == 0)}). "
+        + (f"The highest steady rate kept up with nothing dropped ({results['capacity']['seconds']:.0f} s at each of "
+           f"{', '.join(results['capacity']['dropped_at_higher_rates'])} events/s, from the top): "
+           f"**{results['capacity']['rate_per_s']:,} events/s** (the default queue, 8,192 events, holds what the "
+           "worker falls behind within that time)." if "capacity" in results else ""),
         "",
         f"Web-shaped traffic ({results['events']:,} spans in traces of 2, every request its own span name) vs the "
         f"WorldForge-shaped spans above, through the exporter: {web['web_us']:.1f} vs {web['worldforge_us']:.1f} "
@@ -294,6 +313,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steady-rate", type=int, default=20_000)
     parser.add_argument("--steady-secs", type=float, default=10.0)
+    parser.add_argument("--capacity-secs", type=float, default=5.0, help="per rate tried for the highest one kept up")
     parser.add_argument("--output", type=Path, help="write the section of this markdown file (docs/performance.md)")
     args = parser.parse_args()
     logging.getLogger("worldforge_otel").setLevel(logging.CRITICAL)  # queue-full warnings of the steady run
@@ -305,12 +325,14 @@ def main() -> None:
         "floor": floor(args.events, args.runs, export["baseline_us"]),
         "sanitizer": sanitizer(),
         "steady": steady(args.steady_rate, args.steady_secs),
+        "capacity": capacity(args.capacity_secs),
         "web_shaped": web_shaped(args.events, args.runs),
     }  # fmt: skip
     print(json.dumps(results, indent=2))
     if args.output is not None:
         command = (f"python benchmarks/bench_boundary.py --events {args.events} --runs {args.runs} "
-                   f"--steady-secs {args.steady_secs:g} --output {args.output}")  # fmt: skip
+                   f"--steady-secs {args.steady_secs:g} --capacity-secs {args.capacity_secs:g} "
+                   f"--output {args.output}")  # fmt: skip
         write_section(args.output, render(results, command), start=START, end=END, first_time_at_top=True)
 
 
