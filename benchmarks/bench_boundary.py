@@ -18,6 +18,7 @@ Prints JSON and, with ``--output docs/performance.md``, writes its section of th
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -69,6 +70,7 @@ def export_side_by_side(count: int, runs: int) -> dict[str, float]:
         for run in range(runs):  # alternating, so both see the same machine
             for name, writer in (("baseline", export_baseline), ("ours", export_ours)):
                 path = Path(directory) / f"{name}{run}.rrd"
+                gc.collect()  # each run starts from the same heap, not from the garbage of the one before
                 best[name] = min(best[name], writer(spans, path))
                 sizes[name] = path.stat().st_size
     return {"baseline_us": best["baseline"] / count * 1e6, "ours_us": best["ours"] / count * 1e6,
@@ -207,6 +209,7 @@ def web_shaped(count: int, runs: int) -> dict[str, float]:
         for run in range(runs):
             for name, spans in shapes.items():
                 path = Path(directory) / f"{name}{run}.rrd"
+                gc.collect()
                 best[name] = min(best[name], export_ours(spans, path))
                 sizes[name] = path.stat().st_size
     per_span = {name: best[name] / len(spans) * 1e6 for name, spans in shapes.items()}
