@@ -24,6 +24,7 @@ os.environ.setdefault("RERUN_ANALYTICS", "false")
 
 import numpy as np
 import rerun as rr
+from doc_sections import write_section
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -40,6 +41,9 @@ from worldforge_otel.rerun import RerunOptions, RerunSpanExporter
 from worldforge_otel.rerun.columns import ColumnBatch
 from worldforge_otel.rerun.lanes import add_lanes
 from worldforge_otel.rerun.span_exporter import add_provider_events
+
+START = "<!-- bench_core:start -->"
+END = "<!-- bench_core:end -->"
 
 
 class NoOpExporter(SpanExporter):
@@ -285,7 +289,8 @@ def write_report(
     limit = export["send_columns"]
     ours = export["RerunSpanExporter"]
     lines = [
-        "# Performance",
+        START,
+        "## The core bridge: host-thread cost, export, waterfall, scale",
         "",
         f"Measured with `python benchmarks/bench_core.py --events {count}"
         + (f" --scale {scaled['handled'] + scaled['dropped']}`" if scaled else "`")  # type: ignore[operator]
@@ -293,7 +298,7 @@ def write_report(
         f"rerun-sdk {rr.__version__}, {os.cpu_count()} cores (noisy shared machine: read the ratios, "
         "absolute times are context only).",
         "",
-        "## Host-thread cost per ProviderEvent (best of 5)",
+        "### Host-thread cost per ProviderEvent (best of 5)",
         "",
         "| | µs/event | ratio | goal |",
         "|---|---|---|---|",
@@ -311,7 +316,7 @@ def write_report(
         "end times) and records the metrics. Python's GIL makes the worker's work compete with a host that does",
         "nothing but emit events in a tight loop (the wall-time row); a real service's thread pays the snapshot.",
         "",
-        f"## Export into an .rrd ({count} provider-event spans, 3 rows each)",
+        f"### Export into an .rrd ({count} provider-event spans, 3 rows each)",
         "",
         "| writer | spans/s | vs send_columns | bytes/event |",
         "|---|---|---|---|",
@@ -326,7 +331,7 @@ def write_report(
         f"{ours['bytes_per_event'] / limit['bytes_per_event']:.2f}× its bytes per event; it is "
         f"{ours['spans_per_s'] / export['naive rr.log']['spans_per_s']:.0f}× faster than one `rr.log` per row.",
         "",
-        f"## Cost of the trace waterfall ({count} spans in traces of 10: a host span around 9 provider calls)",
+        f"### Cost of the trace waterfall ({count} spans in traces of 10: a host span around 9 provider calls)",
         "",
         "| RerunSpanExporter | spans/s | bytes/span |",
         "|---|---|---|",
@@ -356,24 +361,11 @@ def write_report(
         "```json",
         json.dumps({"host": host, "export": export, "waterfall": waterfall, "scale": scaled}, indent=2),
         "```",
-        "",
+        END,
     ]
     text = "\n".join(lines)
-    kept = _boundary_section(output)
-    if kept:  # bench_boundary.py's section stays where it was: after the title
-        title, _, rest = text.partition("\n")
-        text = f"{title}\n\n{kept}\n{rest}"
-    output.write_text(text, encoding="utf-8")
+    write_section(output, text, start=START, end=END, first_time_at_top=False)  # the other scripts' sections stay
     return text
-
-
-def _boundary_section(output: Path) -> str:
-    from bench_boundary import END, START
-
-    text = output.read_text(encoding="utf-8") if output.exists() else ""
-    if START not in text or END not in text:
-        return ""
-    return START + text.split(START, 1)[1].split(END, 1)[0] + END
 
 
 def _scale_lines(scaled: dict[str, object]) -> list[str]:
@@ -383,7 +375,7 @@ def _scale_lines(scaled: dict[str, object]) -> list[str]:
     assert isinstance(growth, float)
     running = rows[-1]["rss_mb"] - rows[0]["rss_mb"]
     return [
-        "## Scaling and memory: configure() end to end into an .rrd",
+        "### Scaling and memory: configure() end to end into an .rrd",
         "",
         "Events in bursts of 4,096, each burst flushed (so the bounded queue never overflows and every event is",
         "written): handler worker, BatchSpanProcessor, RerunSpanExporter and the metric reader, all in one process.",
