@@ -280,8 +280,10 @@ def render(results: dict[str, Any], command: str) -> str:
         "",
         "The floor is what the OTel SDK and rerun-sdk themselves take for one ProviderEvent made into a real span "
         "and a real histogram measurement and written to Rerun, before any code of this package runs; the rest "
-        f"of the end-to-end cost ({e2e['end_to_end_us'] - low['floor_us']:.0f} µs) is this package's: reading and "
-        "sanitizing the event, the queue, the counters, translating to columns, and the batch processor.",
+        f"of the end-to-end cost ({e2e['end_to_end_us'] - low['floor_us']:.0f} µs) is this package's work (reading "
+        "and sanitizing the event, the queue, the counters, translating to columns, the batch processor) and what "
+        "running all of it at once costs: the same SDK calls take longer on a worker that shares the GIL and the "
+        "cores with the export (see \"Where one ProviderEvent's CPU goes\").",
         "",
         f"Steady producer, {steady_run['rate_per_s']:,} events/s for {steady_run['seconds']:.0f} s through the "
         f"deferred handler: {steady_run['sent']:,} sent, {steady_run['handled']:,} handled, "
