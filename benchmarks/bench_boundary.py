@@ -17,7 +17,6 @@ Prints JSON and, with ``--output docs/performance.md``, writes its section of th
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import logging
@@ -32,7 +31,7 @@ os.environ.setdefault("RERUN_ANALYTICS", "false")
 
 import rerun as rr
 from bench_core import NoOpExporter, bare_span_us, events, export_send_columns, finished_spans
-from doc_sections import write_section
+from doc_sections import parser_for, raw_numbers, write_section
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -78,22 +77,30 @@ def export_side_by_side(count: int, runs: int) -> dict[str, float]:
             "ours_bytes": sizes["ours"] / count, "bytes_ratio": sizes["ours"] / sizes["baseline"]}  # fmt: skip
 
 
+def through_configure(items: list[Any], path: Path) -> tuple[float, float]:
+    """Every item through ``configure()`` into ``path``: CPU seconds of all threads, and of the calling thread.
+
+    The items go in bursts the default event queue holds (flushed after each), so nothing is dropped.
+    """
+    telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=path), set_global_providers=False)
+    started, host = time.process_time(), 0.0
+    for first in range(0, len(items), BATCH):
+        calling = time.thread_time()
+        for item in items[first : first + BATCH]:
+            telemetry(item)
+        host += time.thread_time() - calling
+        telemetry.force_flush(600_000)
+    telemetry.shutdown(600_000)
+    assert telemetry.stats.events_dropped == 0
+    return time.process_time() - started, host
+
+
 def end_to_end(count: int, runs: int) -> dict[str, float]:
     items = events(count)
 
     def ours(directory: str) -> tuple[float, float]:
-        telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=Path(directory) / "e2e.rrd"),
-                                              set_global_providers=False)  # fmt: skip
-        started, host = time.process_time(), 0.0
-        for first in range(0, count, BATCH):  # bursts the default event queue holds, so nothing is dropped
-            calling = time.thread_time()
-            for item in items[first : first + BATCH]:
-                telemetry(item)
-            host += time.thread_time() - calling
-            telemetry.force_flush(600_000)
-        telemetry.shutdown(600_000)
-        assert telemetry.stats.events_dropped == 0
-        return (time.process_time() - started) / count * 1e6, host / count * 1e6
+        total, host = through_configure(items, Path(directory) / "e2e.rrd")
+        return total / count * 1e6, host / count * 1e6
 
     bare_us = min(bare_span_us(count, time.process_time) for _ in range(runs))
     with tempfile.TemporaryDirectory() as directory:
@@ -304,22 +311,17 @@ def render(results: dict[str, Any], command: str) -> str:
         + ", ".join(f"as the {name}: {us:.0f}" for name, us in host.items())
         + " (the log message's share is the OTel `LoggingHandler` formatting the message, not sanitizing).",
         "",
-        "```json",
-        json.dumps(results, indent=2),
-        "```",
+        *raw_numbers(results),
         END,
     ]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = parser_for(__doc__, events=20_000)
     parser.add_argument("--steady-rate", type=int, default=20_000)
     parser.add_argument("--steady-secs", type=float, default=10.0)
     parser.add_argument("--capacity-secs", type=float, default=5.0, help="per rate tried for the highest one kept up")
-    parser.add_argument("--output", type=Path, help="write the section of this markdown file (docs/performance.md)")
     args = parser.parse_args()
     logging.getLogger("worldforge_otel").setLevel(logging.CRITICAL)  # queue-full warnings of the steady run
     export = export_side_by_side(args.events, args.runs)

@@ -24,7 +24,7 @@ os.environ.setdefault("RERUN_ANALYTICS", "false")
 
 import numpy as np
 import rerun as rr
-from doc_sections import write_section
+from doc_sections import raw_numbers, write_section
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -358,9 +358,7 @@ def write_report(
         "",
         "Raw numbers:",
         "",
-        "```json",
-        json.dumps({"host": host, "export": export, "waterfall": waterfall, "scale": scaled}, indent=2),
-        "```",
+        *raw_numbers({"host": host, "export": export, "waterfall": waterfall, "scale": scaled}),
         END,
     ]
     text = "\n".join(lines)

@@ -16,7 +16,6 @@ The section of ``--output`` between the ``bench_parts`` markers is replaced.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import logging
@@ -29,8 +28,9 @@ from typing import Any, Final
 
 os.environ.setdefault("RERUN_ANALYTICS", "false")
 
+from bench_boundary import through_configure
 from bench_core import NoOpExporter, events
-from doc_sections import write_section
+from doc_sections import parser_for, raw_numbers, write_section
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -38,17 +38,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
-import worldforge_otel
 from worldforge_otel import semconv
 from worldforge_otel.events import EventRecord, snapshot
 from worldforge_otel.instrumentation.handler import ProviderEventHandler
 from worldforge_otel.instrumentation.metrics import ProviderMetrics
 from worldforge_otel.instrumentation.span_attributes import span_attributes
-from worldforge_otel.rerun import RerunOptions, exporter_core, sinks
+from worldforge_otel.rerun import exporter_core, sinks
 
 START: Final = "<!-- bench_parts:start -->"
 END: Final = "<!-- bench_parts:end -->"
-BATCH: Final = 4096
 
 
 def parts(count: int, runs: int) -> dict[str, float]:
@@ -133,17 +131,7 @@ def threads(count: int, runs: int) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as directory:
             for run in range(runs):
                 spent.clear()
-                telemetry = worldforge_otel.configure(rerun=RerunOptions(save_path=Path(directory) / f"{run}.rrd"),
-                                                      set_global_providers=False)  # fmt: skip
-                started, host = time.process_time(), 0.0
-                for first in range(0, count, BATCH):
-                    calling = time.thread_time()
-                    for item in items[first : first + BATCH]:
-                        telemetry(item)
-                    host += time.thread_time() - calling
-                    telemetry.force_flush(600_000)
-                telemetry.shutdown(600_000)
-                total = time.process_time() - started
+                total, host = through_configure(items, Path(directory) / f"{run}.rrd")
                 result = {"total": total, "calling thread": host, **spent}
                 result["rest: rerun-sdk threads, batch loop, metric reader"] = (
                     total - host - spent["handler worker"] - spent["export()"]
@@ -178,19 +166,14 @@ def render(results: dict[str, Any], command: str) -> str:
         "|---|---|",
         *(f"| {name} | {value:.1f} |" for name, value in together.items()),
         "",
-        "```json",
-        json.dumps(results, indent=2),
-        "```",
+        *raw_numbers(results),
         END,
     ]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=20_480)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--output", type=Path, help="write the section of this markdown file (docs/performance.md)")
+    parser = parser_for(__doc__, events=20_480)
     args = parser.parse_args()
     logging.getLogger("worldforge_otel").setLevel(logging.CRITICAL)
     results = {"python": ".".join(map(str, __import__("sys").version_info[:3])), "events": args.events,

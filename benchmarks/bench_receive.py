@@ -45,7 +45,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from doc_sections import write_section
+from doc_sections import raw_numbers, write_section
 
 from otlp_backend import free_port, wait_for_port
 
@@ -269,9 +269,7 @@ def render(results: dict[str, Any], command: str) -> str:
         f"{local['decode_us']:.1f} µs, translate + write {local['write_us']:.1f} µs, together "
         f"{local['total_us']:.1f} µs ({1e6 / local['total_us']:,.0f} spans/s of CPU).",
         "",
-        "```json",
-        json.dumps(results, indent=2),
-        "```",
+        *raw_numbers(results),
         END,
     ])  # fmt: skip
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 
 def write_section(output: Path, section: str, *, start: str, end: str, first_time_at_top: bool) -> None:
@@ -20,3 +23,17 @@ def write_section(output: Path, section: str, *, start: str, end: str, first_tim
     else:
         text = f"{text.rstrip()}\n\n{section}\n"
     output.write_text(text, encoding="utf-8")
+
+
+def raw_numbers(results: Any) -> list[str]:
+    """The results as an indented JSON block, the end of every section."""
+    return ["```json", json.dumps(results, indent=2), "```"]
+
+
+def parser_for(doc: str | None, *, events: int, runs: int = 3) -> argparse.ArgumentParser:
+    """The arguments the side-by-side benchmarks share: ``--events``, ``--runs`` and ``--output``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=events)
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--output", type=Path, help="write the section of this markdown file (docs/performance.md)")
+    return parser
