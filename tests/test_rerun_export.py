@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from conftest import assert_not_recorded, column_values, entity_paths, needs_rerun, read_rrd
 from worldforge_otel.demo import DemoEvent
@@ -432,3 +434,37 @@ def test_a_recording_stream_of_your_own_is_written_into_and_stays_yours(tmp_path
     assert "/otel/spans/mine/into_my_stream/log" in entity_paths(frame)
     assert column_values(frame, "/my/own/log", "TextLog:text") == ["still mine after the exporter shut down"]
     assert recording_ids(path)[0] == ("my-app", "my-run")
+
+
+def test_attribute_columns_stay_aligned_with_their_rows_when_rows_lack_an_attribute(tmp_path):
+    """Text, number and boolean attributes of one batch, some rows without them, each read back on its own row."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "web"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("web")
+    given = [{"a": "x", "flag": True}, {"n": 1.5}, {"a": "y", "n": 2, "flag": False}, {}]
+    for index, attributes in enumerate(given):
+        span = tracer.start_span("GET /rows", attributes=attributes, start_time=1_000 * index)
+        span.end(end_time=1_000 * index + 500)
+    path = tmp_path / "rows.rrd"
+    exporter = RerunSpanExporter(options=RerunOptions(save_path=path))
+    assert exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS  # one batch, one column group
+    exporter.shutdown()
+    frame = read_rrd(path, index="worldforge_time", contents="/otel/spans/web/**")
+    log = "/otel/spans/web/GET_rows/log"
+    recorded = {}
+    for _, row in frame.iterrows():
+        text = row.get(f"{log}:TextLog:text")
+        if text is None or not len(text):
+            continue
+
+        def cell(name, row=row):
+            value = row.get(f"{log}:{name}")
+            value = None if value is None or not hasattr(value, "__len__") or not len(value) else value[0]
+            return None if isinstance(value, float) and math.isnan(value) else value  # pandas' null of a float
+
+        span_id = int(str(text[0]).split("span=")[1][:16], 16)
+        recorded[span_id] = {name: cell(name) for name in ("a", "n", "flag")}
+    spans = memory.get_finished_spans()
+    assert recorded == {span.context.span_id: {name: span.attributes.get(name) for name in ("a", "n", "flag")}
+                        for span in spans}  # fmt: skip
