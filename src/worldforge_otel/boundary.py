@@ -252,8 +252,9 @@ def new_clean_span(
         parent=parent,
         resource=clean_resource(resource),
         attributes=clean_attributes(attributes),
-        events=[_clean_event(*event) for event in events],
-        links=[Link(link_context, clean_attributes(link_attributes)) for link_context, link_attributes in links],
+        events=[_clean_event(*event) for event in events] if events else (),
+        links=[Link(link_context, clean_attributes(link_attributes)) for link_context, link_attributes in links]
+        if links else (),
         kind=kind,
         status=status,
         start_time=start_time,
@@ -263,28 +264,24 @@ def new_clean_span(
 
 
 def clean_span(span: ReadableSpan) -> CleanSpan:
-    """A sanitized copy of a span that did not come from this package's own tracers.
+    """A sanitized copy of a span that did not come from this package's own tracers (:func:`new_clean_span`).
 
-    What :func:`new_clean_span` does, read straight from the span (every host span passes here, so each of the
-    SDK's copying properties is read once, and spans without events or links build no lists).
+    Each of the SDK's copying properties is read once; spans without events or links build no lists.
     """
-    status = span.status
-    if status.status_code is StatusCode.ERROR and status.description:
-        status = Status(StatusCode.ERROR, clean_text(status.description, max_chars=1024))
     events, links = span.events, span.links
-    return CleanSpan(
-        name=clean_text(span.name or "", max_chars=MAX_NAME_CHARS),
-        context=span.get_span_context(),
+    return new_clean_span(
+        name=span.name,
+        context=span.get_span_context(),  # type: ignore[arg-type]  # the SDK's spans always have one
         parent=span.parent,
-        resource=clean_resource(span.resource),
-        attributes=clean_attributes(span.attributes),
-        events=[_clean_event(event.name, event.attributes, event.timestamp) for event in events] if events else (),
-        links=[Link(link.context, clean_attributes(link.attributes)) for link in links] if links else (),
+        resource=span.resource,
+        scope=span.instrumentation_scope,
+        attributes=span.attributes,
+        events=[(event.name, event.attributes, event.timestamp) for event in events] if events else (),
+        links=[(link.context, link.attributes) for link in links] if links else (),
         kind=span.kind,
-        status=status,
+        status=span.status,
         start_time=span.start_time,
         end_time=span.end_time,
-        instrumentation_scope=clean_scope(span.instrumentation_scope),
     )
 
 
