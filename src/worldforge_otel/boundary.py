@@ -116,9 +116,8 @@ def clean_attributes(attributes: Mapping[str, Any] | None) -> CleanAttributes:
 def clean_pairs(pairs: Iterable[Any], value_of: Callable[[Any], Any]) -> CleanAttributes:
     """Key-value messages (OTLP ``KeyValue``: ``.key``, ``.value``) read and cleaned in one pass.
 
-    ``value_of`` turns a ``.value`` into an attribute value (``None``: the pair is left out); OTLP's string,
-    integer, double and bool values (``AnyValue``) are read here directly, without that call. Plain strings,
-    most values, go through a cache of short strings already cleaned; numbers and booleans are kept as they are.
+    ``value_of`` turns a ``.value`` into an attribute value (``None``: the pair is left out). Plain strings,
+    most values, go through a cache of short strings already cleaned.
     """
     cleaned = CleanAttributes()
     keys, strings = _KEYS, _STRINGS
@@ -129,13 +128,7 @@ def clean_pairs(pairs: Iterable[Any], value_of: Callable[[Any], Any]) -> CleanAt
         if kind is _SECRET:
             cleaned[name] = REDACTED
             continue
-        raw = pair.value
-        one_of = getattr(raw, "WhichOneof", None)
-        field = one_of("value") if one_of is not None else None
-        if field in _NUMBERS:
-            cleaned[name] = getattr(raw, field)
-            continue
-        value = raw.string_value if field == "string_value" else value_of(raw)
+        value = value_of(pair.value)
         if type(value) is str and kind is _PLAIN:
             text = strings.get(value)
             if text is None:
@@ -145,12 +138,14 @@ def clean_pairs(pairs: Iterable[Any], value_of: Callable[[Any], Any]) -> CleanAt
                         strings.clear()
                     strings[value] = text
             cleaned[name] = text
+        elif type(value) in _NUMBER_TYPES:  # what _clean_value would keep as it is, without its checks
+            cleaned[name] = value
         elif value is not None:
             cleaned[name] = _clean_value(name, value)
     return cleaned
 
 
-_NUMBERS: Final = frozenset({"int_value", "double_value", "bool_value"})  # OTLP AnyValue fields kept as they are
+_NUMBER_TYPES: Final = frozenset({int, float, bool})
 _PLAIN, _SECRET, _SPECIAL = "plain", "secret", "special"  # how a key's values are cleaned
 _SPECIAL_KEYS: Final = frozenset({semconv.ARTIFACT_PAYLOAD, semconv.IMAGE_DATA})
 _KEYS: dict[str, tuple[str, str]] = {}  # key as sent -> (as cleaned, how its values are cleaned); keys repeat
