@@ -239,7 +239,7 @@ def add_generic_spans(
                 groups[(service, admitted)] = pair
             log, duration, scope = pair
             start_ns, end_ns = span.start_time, span.end_time
-            duration_ms = max(0, end_ns - start_ns) / 1_000_000 if start_ns is not None and end_ns is not None else None
+            duration_ms = _elapsed_ms(start_ns, end_ns)
             end_ns = end_ns or start_ns or 0
             failed = span.status.status_code is StatusCode.ERROR
             text = name if duration_ms is None else f"{name} · {duration_ms:.2f} ms"
@@ -336,9 +336,13 @@ def _duration_ms(span: ReadableSpan, attributes: Mapping[str, AttributeValue]) -
     declared = attributes.get(semconv.DURATION_MS)
     if isinstance(declared, int | float) and not isinstance(declared, bool):
         return float(declared)
-    if span.start_time is None or span.end_time is None:
+    return _elapsed_ms(span.start_time, span.end_time)
+
+
+def _elapsed_ms(start_ns: int | None, end_ns: int | None) -> float | None:
+    if start_ns is None or end_ns is None:
         return None
-    return max(0, span.end_time - span.start_time) / 1_000_000
+    return max(0, end_ns - start_ns) / 1_000_000
 
 
 def _event_line(payload: Mapping[str, object], duration_ms: float | None) -> str:
