@@ -59,7 +59,6 @@ _SECRET_KEY: Final = re.compile(
 _NOT_SECRET_KEY: Final = re.compile(r"tokens(?![a-z])|token[-_.]?(?:count|usage|limit|type|budget|ize)", re.IGNORECASE)
 
 
-
 def _by_first_letter(alternatives: str) -> str:
     """The same alternatives, case-insensitive, grouped under their first letter written as a class (``[aA]``).
 

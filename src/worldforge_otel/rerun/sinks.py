@@ -534,9 +534,10 @@ class RerunSink:
     def _log_shape(self, targets: list[Any], shape: ShapeRow) -> None:
         rr = self._rr
         archetype = accepted(getattr(rr, shape.kind.value), **shape.fields)
+        timestamp = _numpy().datetime64(shape.time_ns, "ns")
         for recording in targets:
             # Time context is per thread and recording; set it, log, and reset it so nothing leaks into other rows.
-            rr.set_time(TIME_TIMELINE, timestamp=_numpy().datetime64(shape.time_ns, "ns"), recording=recording)
+            rr.set_time(TIME_TIMELINE, timestamp=timestamp, recording=recording)
             for timeline, value in shape.sequences.items():
                 rr.set_time(timeline, sequence=value, recording=recording)
             try:
