@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,11 +22,37 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_ports_start() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's ``ip_local_port_range``; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a server to listen on, free now and below the kernel's ephemeral range.
+
+    ``bind(("127.0.0.1", 0))`` would pick from that range, where any outgoing connection (of this test, or of
+    a process it started) may take the port before the server binds it: CI once saw rotel exit with "unable to
+    bind ... Address already in use". Below it only listeners compete, and each port is handed out once.
+    """
+    start = _ephemeral_ports_start()
+    for _ in range(500):
+        port = random.randrange(max(1024, start - 12000), start)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port in {max(1024, start - 12000)}..{start - 1}")
 
 
 def wait_for_port(port: int, timeout: float = 10.0, process: subprocess.Popen | None = None) -> None:

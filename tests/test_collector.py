@@ -66,8 +66,8 @@ class Receiver:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "RERUN_ANALYTICS": "false"},
         )  # fmt: skip
-        wait_for_port(self.grpc_port, timeout=30)
-        wait_for_port(self.http_port, timeout=30)
+        wait_for_port(self.grpc_port, timeout=30, process=self.process)
+        wait_for_port(self.http_port, timeout=30, process=self.process)
 
     @property
     def grpc(self) -> str:
