@@ -53,7 +53,7 @@ def parts(count: int, runs: int) -> dict[str, float]:
     """CPU µs per event of each part alone."""
     items = events(count)
     snapshots = [snapshot(item) for item in items]
-    records = [EventRecord.from_event(fields) for fields in snapshots]
+    records = [EventRecord.from_snapshot(fields) for fields in snapshots]
     attributes = [span_attributes(record, run_id=None) for record in records]
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
@@ -79,7 +79,7 @@ def parts(count: int, runs: int) -> dict[str, float]:
 
     actions: dict[str, Callable[[], object]] = {
         "snapshot (calling thread)": lambda: [snapshot(item) for item in items],
-        "EventRecord.from_event": lambda: [EventRecord.from_event(fields) for fields in snapshots],
+        "EventRecord.from_snapshot": lambda: [EventRecord.from_snapshot(fields) for fields in snapshots],
         "span_attributes": lambda: [span_attributes(record, run_id=None) for record in records],
         "bare span": lambda: [tracer.start_span("x").end() for _ in records],
         "span with the handler's attributes": lambda: [tracer.start_span("x", attributes=a).end() for a in attributes],

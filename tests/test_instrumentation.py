@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -170,6 +171,42 @@ def test_a_failing_tracer_is_counted_not_raised(providers, caplog):
     assert handler.stats.events_dropped == 3
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1  # logged once, then throttled
+
+
+def test_a_deferred_event_is_recorded_as_it_was_when_the_host_emitted_it(providers):
+    """The calling thread copies each event's fields (and its metadata, one level) before handing it over: what
+    the host changes afterwards never reaches the span, whatever the event's shape."""
+
+    class LookAlike:  # a mutable object with only some of the fields
+        def __init__(self) -> None:
+            self.provider, self.operation, self.phase, self.message = "partial", "plan", "success", "as emitted"
+
+    handler = providers.handler(deferred=True)
+    gate = threading.Event()
+    process = handler._queue._process
+    handler._queue._process = lambda batch: (gate.wait(10), process(batch))
+    slotted = dataclasses.make_dataclass(  # WorldForge's ProviderEvent is a mutable slots dataclass, like this
+        "MutableEvent", [(name, object) for name in ("provider", "operation", "phase", "target", "metadata")],
+        slots=True)
+    events = [slotted("wf", "generate", "success", "https://a.example/v1", {"run": "as emitted"}),
+              LookAlike(),
+              {"provider": "mapped", "operation": "score", "phase": "retry", "metadata": {"run": "as emitted"}}]
+    for item in events:
+        handler(item)
+    events[0].target, events[0].metadata["run"] = "https://changed.example/", "changed"
+    events[1].message, events[1].provider = "changed", "changed"
+    events[2]["phase"], events[2]["metadata"]["run"] = "failure", "changed"
+    gate.set()
+    assert handler.force_flush(10_000)
+    spans = {span.attributes["worldforge.provider"]: span for span in providers.spans.get_finished_spans()}
+    assert sorted(spans) == ["mapped", "partial", "wf"]
+    assert spans["wf"].attributes["url.full"] == "https://a.example/v1"
+    assert spans["wf"].attributes["worldforge.metadata.run"] == "as emitted"
+    assert spans["partial"].attributes["worldforge.message"] == "as emitted"
+    assert "worldforge.target" not in spans["partial"].attributes and "url.full" not in spans["partial"].attributes
+    assert spans["mapped"].attributes["worldforge.phase"] == "retry"
+    assert spans["mapped"].attributes["worldforge.metadata.run"] == "as emitted"
+    assert handler.stats.events_handled == 3 and handler.stats.events_dropped == 0
 
 
 @pytest.mark.parametrize("deferred", [True, False], ids=["deferred", "calling-thread"])

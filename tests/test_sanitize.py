@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import math
+from types import SimpleNamespace
 
 import pytest
 
-from worldforge_otel.events import EventRecord
+from worldforge_otel.demo import DemoEvent
+from worldforge_otel.events import EVENT_FIELDS, EventRecord
 from worldforge_otel.sanitize import REDACTED, clean_text, redact_text, sanitize_url, sanitize_value
 
 SECRETS = [
@@ -94,6 +97,19 @@ def test_event_record_from_any_shape_never_raises():
     assert record.duration_ms is None and record.status_code is None
     assert record.metadata == {"value": "not a dict"}
     assert record.provider.startswith("mo")
+
+
+def test_every_event_field_lands_in_its_own_record_field():
+    """A snapshot is read by position: EVENT_FIELDS' order must stay EventRecord's, for every shape of event."""
+    assert tuple(f.name for f in dataclasses.fields(EventRecord)) == EVENT_FIELDS
+    fields = {"provider": "prov", "operation": "oper", "phase": "retry", "attempt": 2, "max_attempts": 5,
+              "method": "PATCH", "target": "https://t.example/x", "status_code": 418, "duration_ms": 12.5,
+              "message": "msg", "metadata": {"k": "v"}}  # fmt: skip
+    assert tuple(fields) == EVENT_FIELDS
+    expected = EventRecord(**fields)
+    assert EventRecord.from_event(fields) == expected
+    assert EventRecord.from_event(DemoEvent(**fields)) == expected
+    assert EventRecord.from_event(SimpleNamespace(**fields)) == expected
 
 
 @pytest.mark.parametrize("secret", SECRETS)

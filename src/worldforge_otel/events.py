@@ -8,9 +8,10 @@ defaults instead of errors, because an observability hook must never fail the ca
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 from worldforge_otel import semconv
 from worldforge_otel.sanitize import (
@@ -38,6 +39,8 @@ EVENT_ATTRIBUTES: Final[Mapping[str, str]] = {
 }
 """The ProviderEvent fields, in order, and the span attribute each becomes: the one list of them."""
 EVENT_FIELDS: Final = tuple(EVENT_ATTRIBUTES)
+Snapshot: TypeAlias = tuple[object, ...]
+"""An event's field values in :data:`EVENT_FIELDS` order, as :func:`snapshot` copies them."""
 UNKNOWN: Final = "unknown"
 MAX_MESSAGE_CHARS: Final = 8192
 MAX_NAME_CHARS: Final = 128
@@ -90,24 +93,26 @@ class EventRecord:
     @classmethod
     def from_event(cls, event: object) -> EventRecord:
         """Read ``event`` (a ProviderEvent, a look-alike object or a mapping) into a sanitized record."""
-        fields = event if type(event) is dict else snapshot(event)  # the handler's snapshot is already a dict
-        get = fields.get
-        attempt = _positive_int(get("attempt", 1), default=1)
-        raw_metadata = get("metadata", None)
+        return cls.from_snapshot(snapshot(event))
+
+    @classmethod
+    def from_snapshot(cls, values: Snapshot) -> EventRecord:
+        """The sanitized record of an event's :func:`snapshot` (the handler takes it on the calling thread)."""
+        (provider, operation, phase, attempt_value, max_attempts, method, target, status_code, duration_ms, message,
+         raw_metadata) = values  # EVENT_FIELDS' order, which is also this class's field order (tests check both)
+        attempt = _positive_int(attempt_value, default=1)
         metadata = sanitize_value(raw_metadata) if raw_metadata else {}
-        target = get("target", None)
-        method = get("method", None)
         return cls(
-            provider=_name(get("provider", None)),
-            operation=_name(get("operation", None)),
-            phase=_name(get("phase", None)).lower(),
+            provider=_name(provider),
+            operation=_name(operation),
+            phase=_name(phase).lower(),
             attempt=attempt,
-            max_attempts=max(attempt, _positive_int(get("max_attempts", 1), default=1)),
+            max_attempts=max(attempt, _positive_int(max_attempts, default=1)),
             method=clean_text(str(method), max_chars=16).upper() if method else None,
             target=clean_text(sanitize_url(str(target)), max_chars=DEFAULT_MAX_STRING_CHARS) if target else None,
-            status_code=_status_code(get("status_code", None)),
-            duration_ms=_duration_ms(get("duration_ms", None)),
-            message=clean_text(str(get("message", "") or ""), max_chars=MAX_MESSAGE_CHARS),
+            status_code=_status_code(status_code),
+            duration_ms=_duration_ms(duration_ms),
+            message=clean_text(str(message or ""), max_chars=MAX_MESSAGE_CHARS),
             metadata=metadata if isinstance(metadata, dict) else {"value": metadata},
         )
 
@@ -162,10 +167,24 @@ def _duration_ms(value: object) -> float | None:
     return duration
 
 
-def snapshot(event: object) -> dict[str, object]:
-    """A cheap copy of ``event``'s fields (metadata copied one level deep), safe to read on another thread."""
-    copy = dict(event) if isinstance(event, Mapping) else {name: getattr(event, name, None) for name in EVENT_FIELDS}
-    metadata = copy.get("metadata")
-    if isinstance(metadata, Mapping):
-        copy["metadata"] = dict(metadata)
-    return copy
+def snapshot(event: object) -> Snapshot:
+    """A cheap copy of ``event``'s field values (metadata copied one level deep), safe to read on another thread.
+
+    A tuple in :data:`EVENT_FIELDS` order; a field the event lacks is None. One ``attrgetter`` call reads a
+    ProviderEvent's fields in C: this runs on the host's thread for every event.
+    """
+    if isinstance(event, Mapping):
+        values: Snapshot = tuple(map(event.get, EVENT_FIELDS))
+    else:
+        try:
+            values = _READ_FIELDS(event)
+        except AttributeError:  # a look-alike without some of the fields
+            values = tuple(getattr(event, name, None) for name in EVENT_FIELDS)
+    metadata = values[_METADATA]
+    if isinstance(metadata, Mapping) and metadata:
+        return (*values[:_METADATA], dict(metadata), *values[_METADATA + 1 :])
+    return values
+
+
+_READ_FIELDS: Final = operator.attrgetter(*EVENT_FIELDS)
+_METADATA: Final = EVENT_FIELDS.index("metadata")

@@ -16,7 +16,7 @@ from worldforge_otel._fork import ForkSafeLock
 from worldforge_otel._suppress import suppressed
 from worldforge_otel._throttled_log import ThrottledLog
 from worldforge_otel.boundary import trust_scope
-from worldforge_otel.events import EventRecord, snapshot
+from worldforge_otel.events import EventRecord, Snapshot, snapshot
 from worldforge_otel.instrumentation.attribute_limits import limiter_for
 from worldforge_otel.instrumentation.event_queue import DEFAULT_MAX_QUEUE_SIZE, EventQueue
 from worldforge_otel.instrumentation.metrics import ProviderMetrics
@@ -80,15 +80,15 @@ class ProviderEventHandler:
         if not self.enabled or suppressed():
             return
         end_ns = time.time_ns()
-        if self._queue is None:
-            self._record_one(event, end_ns, None)
-            return
         try:
-            item = (snapshot(event), end_ns, otel_context.get_current())
+            fields = snapshot(event)
         except Exception:
             self._count_drop("could not read a ProviderEvent; it was dropped")
             return
-        if not self._queue.put(item):
+        if self._queue is None:
+            self._record_one(fields, end_ns, None)
+            return
+        if not self._queue.put((fields, end_ns, otel_context.get_current())):
             self._errors.error(
                 "worldforge_otel: the event queue is full (%d events waiting); dropping events. Raise "
                 "max_queue_size or check that the exporters keep up",
@@ -112,19 +112,19 @@ class ProviderEventHandler:
         with self._lock:
             return HandlerStats(events_handled=self._handled, events_dropped=self._dropped + queue_dropped)
 
-    def _record_batch(self, batch: list[tuple[dict[str, object], int, Context]]) -> None:
-        records = [record for event, end_ns, context in batch
-                   if (record := self._span_for(event, end_ns, context)) is not None]  # fmt: skip
+    def _record_batch(self, batch: list[tuple[Snapshot, int, Context]]) -> None:
+        records = [record for fields, end_ns, context in batch
+                   if (record := self._span_for(fields, end_ns, context)) is not None]  # fmt: skip
         self._record_metrics(records)
 
-    def _record_one(self, event: object, end_ns: int, context: Context | None) -> None:
-        record = self._span_for(event, end_ns, context)
+    def _record_one(self, fields: Snapshot, end_ns: int, context: Context | None) -> None:
+        record = self._span_for(fields, end_ns, context)
         if record is not None:
             self._record_metrics([record])
 
-    def _span_for(self, event: object, end_ns: int, context: Context | None) -> EventRecord | None:
+    def _span_for(self, fields: Snapshot, end_ns: int, context: Context | None) -> EventRecord | None:
         try:
-            record = EventRecord.from_event(event)
+            record = EventRecord.from_snapshot(fields)
             self._record(record, end_ns, context)
         except Exception:
             self._count_drop("could not record a ProviderEvent; it was dropped")
