@@ -176,3 +176,46 @@ def test_no_host_thread_waits_on_sanitizing_a_100kb_adversarial_string(tmp_path)
         telemetry.shutdown()
     assert max(costs.values()) < 0.05, costs  # was 5-6 s with redaction on the calling thread
     assert_not_recorded(tmp_path / "adversarial.rrd", "Hunt3rAdv3rs")
+
+
+def test_attribute_dict_copies_every_shape_of_attributes_into_a_plain_dict():
+    """The SDK's attributes are copied with their own C ``copy()``; any other mapping through the mapping protocol."""
+    from collections.abc import Mapping
+    from types import MappingProxyType
+
+    from worldforge_otel.boundary import CleanAttributes, attribute_dict
+
+    class OddCopy(dict):  # a mapping whose copy() is not a plain dict: the protocol is used instead
+        def copy(self):
+            return list(self.items())
+
+    class ReadOnly(Mapping):  # no copy() at all
+        def __init__(self, data):
+            self._data = data
+
+        def __getitem__(self, key):
+            return self._data[key]
+
+        def __iter__(self):
+            return iter(self._data)
+
+        def __len__(self):
+            return len(self._data)
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    span = provider.get_tracer("t").start_span("s", attributes={"a": 1, "b": "two", "c": [1.5, 2.5]})
+    span.add_event("e", {"k": True})
+    span.end()
+    (finished,) = spans.get_finished_spans()
+    expected = {"a": 1, "b": "two", "c": (1.5, 2.5)}
+    shapes = [finished.attributes, dict(expected), CleanAttributes(expected), MappingProxyType(OddCopy(expected)),
+              ReadOnly(expected), MappingProxyType(ReadOnly(expected))]  # fmt: skip
+    for shape in shapes:
+        copied = attribute_dict(shape)
+        assert type(copied) is dict and copied == expected and copied is not shape, type(shape)
+        copied["new"] = 0
+        assert "new" not in shape
+    assert attribute_dict(finished.events[0].attributes) == {"k": True}  # the SDK's BoundedAttributes
+    assert attribute_dict(None) == {} and attribute_dict({}) == {}

@@ -22,8 +22,10 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -98,15 +100,31 @@ class CleanAttributes(dict[str, Any]):
     """Attributes this module cleaned (only it makes them): :func:`clean_attributes` takes them as they are."""
 
 
+def attribute_dict(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A plain dict copy of span, event or link attributes.
+
+    The SDK hands them out as a ``MappingProxyType`` over its ``BoundedAttributes``, whose mapping protocol is
+    Python code (about 2 µs to copy 9 attributes); their public ``copy()`` is C's ``dict.copy`` (0.13 µs).
+    """
+    if type(attributes) in _COPIED_IN_C:  # asking the SDK's proxy if it is empty would be Python code, too
+        try:
+            copied = attributes.copy()  # type: ignore[union-attr]  # a proxy's copy() is its mapping's
+        except Exception:  # a proxy over a mapping without a working copy(): the protocol below
+            copied = None
+        if type(copied) is dict:
+            return copied
+    return {**attributes} if attributes else {}
+
+
+_COPIED_IN_C: Final = frozenset({dict, CleanAttributes, MappingProxyType, BoundedAttributes})
+
+
 def clean_attributes(attributes: Mapping[str, Any] | None) -> CleanAttributes:
     """Attributes with clean keys and values (secret-named keys keep their name, their value is redacted)."""
     if type(attributes) is CleanAttributes:
         return attributes
     cleaned = CleanAttributes()
-    if not attributes:
-        return cleaned
-    plain = attributes if type(attributes) is dict else {**attributes}  # the SDK's proxy: copied at C speed first
-    for key, value in plain.items():
+    for key, value in (attributes if type(attributes) is dict else attribute_dict(attributes)).items():
         known = _KEYS.get(key) if type(key) is str else None
         name, kind = known if known is not None else _clean_key(key)
         cleaned[name] = REDACTED if kind is _SECRET else _clean_value(name, value)
