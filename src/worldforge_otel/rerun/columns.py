@@ -65,23 +65,25 @@ class ColumnGroup:
             self.attributes = [{} for _ in range(len(self.times_ns) - 1)]
         self.attributes.append(values)
 
-    def attribute_columns(self) -> dict[str, list[object]]:
-        """One column per attribute name, with a value or None for every row.
+    def attribute_columns(self) -> dict[str, tuple[str | None, list[object]]]:
+        """One column per attribute name: its kind, and a value or None for every row.
 
-        A name whose values are of several kinds is written as text throughout (a component has one type).
+        The kind is ``text``, ``number`` or ``bool`` (None when no row has a value). A name whose values are of
+        several kinds is written as text throughout (a component has one type).
         """
         rows = self.attributes or []
         rows = rows + [{}] * (len(self.times_ns) - len(rows))
         names = sorted({name for row in rows for name in row})
-        columns: dict[str, list[object]] = {}
+        columns: dict[str, tuple[str | None, list[object]]] = {}
         for name in names:
             values = [row.get(name) for row in rows]
             kinds = {_KINDS.get(type(value), "text") for value in values if value is not None}
-            if kinds == {"number"}:
+            kind = next(iter(kinds)) if len(kinds) == 1 else "text" if kinds else None
+            if kind == "number":
                 values = [None if value is None else float(value) for value in values]  # type: ignore[arg-type]
             elif len(kinds) > 1:
                 values = [None if value is None else str(value) for value in values]
-            columns[name] = values
+            columns[name] = (kind, values)
         return columns
 
 

@@ -523,9 +523,9 @@ class RerunSink:
         A column that cannot be one is left out (and said, throttled); the rest of the group is still written.
         """
         columns: list[Any] = []
-        for name, values in group.attribute_columns().items():
+        for name, (kind, values) in group.attribute_columns().items():
             try:
-                columns.extend(rr.AnyValues.columns(**{name: _arrow_column(values)}))
+                columns.extend(rr.AnyValues.columns(**{name: _arrow_column(kind, values)}))
             except Exception:
                 self._errors.error("worldforge_otel: span attribute %r could not be written as a column", name,
                                    exc_info=False)  # fmt: skip
@@ -583,25 +583,24 @@ def _numpy() -> Any:
     return numpy
 
 
-def _arrow_column(values: list[object]) -> Any:
-    """An attribute column (one kind of value, or None, per row) as an Arrow array, else as it is.
+def _arrow_column(kind: str | None, values: list[object]) -> Any:
+    """An attribute column of ``kind`` (see ``ColumnGroup.attribute_columns``) as an Arrow array, else as it is.
 
     rerun-sdk >= 0.25 turns a Python list into Arrow one value at a time in Python (about 0.6 µs a value);
     an Arrow array of the same type is taken as it is, and makes the same component.
     """
-    import pyarrow  # rerun-sdk's own dependency
-
-    sample = next((value for value in values if value is not None), None)
-    arrow_type = _ARROW_TYPES.get(type(sample))
+    arrow_type = _ARROW_TYPES.get(kind)  # type: ignore[arg-type]
     if arrow_type is None:
         return values  # no value at all: rerun-sdk's own inference (a null column)
+    import pyarrow  # rerun-sdk's own dependency
+
     try:
         return pyarrow.array(values, type=getattr(pyarrow, arrow_type)())
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
         return values
 
 
-_ARROW_TYPES: Final = {str: "string", float: "float64", bool: "bool_"}  # the kinds ColumnGroup.attribute_columns makes
+_ARROW_TYPES: Final = {"text": "string", "number": "float64", "bool": "bool_"}  # by ColumnGroup's kinds
 
 
 def _flush(recording: Any, timeout_secs: float) -> None:
