@@ -290,10 +290,11 @@ def span_columns(span: ReadableSpan, scope: str, attribute_names: NameBudget | N
         columns["otel.parent_span_id"] = f"{span.parent.span_id:016x}"
     if span.status.description:
         columns["otel.status_description"] = span.status.description
-    if span.events:
-        events = [{"name": event.name, "time_unix_nano": event.timestamp, "attributes": dict(event.attributes or {})}
-                  for event in span.events]  # fmt: skip
-        columns["otel.events"] = to_json_text(events)
+    events = span.events  # the SDK copies them at each read
+    if events:
+        columns["otel.events"] = to_json_text([{"name": event.name, "time_unix_nano": event.timestamp,
+                                                "attributes": attribute_dict(event.attributes)}
+                                               for event in events])  # fmt: skip
     return columns
 
 
